@@ -1,0 +1,1 @@
+"""The HTTP edge: Starlette app, authentication routes, settings and the `dossier` CLI."""

@@ -1,0 +1,1 @@
+"""Identity: who makes a request (users and partner tokens), proven by tokens we issue."""

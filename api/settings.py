@@ -1,0 +1,82 @@
+"""All configuration in one frozen object, read once from `DOSSIER_*` and `DATABASE_URL`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from api.auth.settings import AuthSettings
+from api.secrets import ConfigurationError, SecretSource, random_secret
+from db.crypto import FieldCipher, new_key, parse_key_ring
+from db.engine import PoolOptions
+
+ENVIRONMENTS = ("dev", "test", "prod")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitSettings:
+    """Bounds on what one request may ask for."""
+
+    max_page_size: int = 500
+    default_page_size: int = 50
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    env: str = "dev"
+    database_url: str | None = None
+    data_dir: Path
+    field_cipher: FieldCipher = field(repr=False)
+    auth: AuthSettings = field(repr=False)
+    pool: PoolOptions = PoolOptions()
+    limits: LimitSettings = LimitSettings()
+    log_level: str = "INFO"
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "prod"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        env = environ.get("DOSSIER_ENV", "dev")
+        if env not in ENVIRONMENTS:
+            raise ConfigurationError(f"DOSSIER_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        data_dir = Path(environ.get("DOSSIER_DATA_DIR") or user_data_dir("dossier"))
+        secrets = SecretSource(
+            environ, production=env == "prod", store=data_dir / "dev-secrets.json"
+        )
+        return cls(
+            env=env,
+            database_url=environ.get("DATABASE_URL") or None,
+            data_dir=data_dir,
+            field_cipher=field_cipher_from(environ, secrets),
+            auth=AuthSettings.from_env(environ, secrets),
+            pool=PoolOptions(
+                size=int(environ.get("DOSSIER_DB_POOL_SIZE", "10")),
+                max_overflow=int(environ.get("DOSSIER_DB_MAX_OVERFLOW", "5")),
+                statement_timeout_ms=int(environ.get("DOSSIER_DB_STATEMENT_TIMEOUT_MS", "15000")),
+                prepared_statement_cache_size=int(
+                    environ.get("DOSSIER_DB_PREPARED_STATEMENT_CACHE", "256")
+                ),
+            ),
+            log_level=environ.get("DOSSIER_LOG_LEVEL", "INFO"),
+        )
+
+
+def field_cipher_from(environ: Mapping[str, str], secrets: SecretSource) -> FieldCipher:
+    ring_spec = secrets.get("DOSSIER_FIELD_KEYS", generate=lambda: f"k1:{new_key()}")
+    ring = parse_key_ring(ring_spec)
+    active = environ.get("DOSSIER_FIELD_KEY_ACTIVE") or next(iter(ring))
+    if active not in ring:
+        raise ConfigurationError(f"DOSSIER_FIELD_KEY_ACTIVE names unknown key {active!r}")
+    blind = secrets.get("DOSSIER_BLIND_INDEX_KEY", generate=random_secret)
+    return FieldCipher(keys=ring, active_key_id=active, blind_index_key=blind.encode())

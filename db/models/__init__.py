@@ -1,0 +1,29 @@
+"""All models, imported here so that `Base.metadata` knows every table."""
+
+from db.models.audit import AuditEvent
+from db.models.contact import Contact
+from db.models.customer import Customer
+from db.models.department import Department
+from db.models.export import ExportFile
+from db.models.identity import PartnerToken, RefreshToken
+from db.models.interaction import Interaction
+from db.models.opportunity import Opportunity, OpportunityStageChange
+from db.models.policy_rule import PolicyRule
+from db.models.ticket import Ticket
+from db.models.user import User
+
+__all__ = [
+    "AuditEvent",
+    "Contact",
+    "Customer",
+    "Department",
+    "ExportFile",
+    "Interaction",
+    "Opportunity",
+    "OpportunityStageChange",
+    "PartnerToken",
+    "PolicyRule",
+    "RefreshToken",
+    "Ticket",
+    "User",
+]

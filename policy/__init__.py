@@ -1,0 +1,1 @@
+"""Who may do what: the Casbin model, per-request decisions, row-scope clauses, administration."""

@@ -1,0 +1,111 @@
+"""Shared fixtures: a fresh PostgreSQL database per test run, migrated, with the demo data.
+
+Each run creates its own database on the server named by DOSSIER_TEST_ADMIN_URL (default: the
+machine's PostgreSQL on 127.0.0.1:5432), so parallel runs and leftovers cannot interfere. Without
+a reachable server the run starts one through pgserver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.settings import Settings
+from db.crypto import new_key
+from db.embedded import start_embedded
+from db.engine import create_engine
+from db.migrate import upgrade_to_head
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _admin_url() -> str:
+    url = os.environ.get("DOSSIER_TEST_ADMIN_URL", DEFAULT_ADMIN_URL)
+
+    async def reachable() -> bool:
+        try:
+            connection = await asyncpg.connect(url, timeout=3)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return False
+        await connection.close()
+        return True
+
+    if asyncio.run(reachable()):
+        return url
+    return start_embedded(Path(tempfile.gettempdir()) / "dossier-test-pg", database="postgres")
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0] + "/" + database
+    return f"{base}?{query}" if query else base
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    admin = _admin_url()
+    name = f"dossier_test_{uuid.uuid4().hex[:12]}"
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield _with_database(admin, name)
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="dossier-test-") as path:
+        yield Path(path)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, data_dir: Path) -> Settings:
+    return Settings.from_env(
+        {
+            "DOSSIER_ENV": "test",
+            "DATABASE_URL": database_url,
+            "DOSSIER_DATA_DIR": str(data_dir),
+            "DOSSIER_FIELD_KEYS": f"k1:{new_key()}",
+            "DOSSIER_BLIND_INDEX_KEY": new_key(),
+            "DOSSIER_JWT_SECRET": new_key(),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url or "")
+    await upgrade_to_head(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
