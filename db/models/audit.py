@@ -4,7 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, DateTime, Index, String, Text, Uuid, func
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,3 +56,38 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The last link of the audit chain: one row, locked by every append until its commit.
+
+    Locking this row with `SELECT … FOR UPDATE` serialises appenders exactly like a
+    transaction-level advisory lock, but the lock and the read of the previous hash are one
+    round trip, and READ COMMITTED hands the waiter the row as committed by its predecessor.
+    A rolled-back append rolls the head back too, so sequence numbers stay gapless.
+    """
+
+    __tablename__ = "audit_chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditAnchor(Base):
+    """Where the live chain starts after `dossier audit archive` removed older months.
+
+    `seq`/`hash` are those of the last archived event: the first live event must link to them.
+    """
+
+    __tablename__ = "audit_anchors"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_count: Mapped[int] = mapped_column(BigInteger)
+    archive_file: Mapped[str] = mapped_column(Text)
+    archive_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -54,6 +54,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_using="gin",
     )
+    _create_audit_integrity()
     op.create_table(
         "departments",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -529,8 +530,106 @@ def downgrade() -> None:
     op.drop_table("export_files")
     op.drop_index(op.f("ix_departments_parent_id"), table_name="departments")
     op.drop_table("departments")
+    _drop_audit_integrity()
     op.drop_index("ix_audit_events_resource_ids", table_name="audit_events", postgresql_using="gin")
     op.drop_index("ix_audit_events_actor_seq", table_name="audit_events")
     op.drop_index("ix_audit_events_action_seq", table_name="audit_events")
     op.drop_table("audit_events")
     # ### end Alembic commands ###
+
+
+# ---- audit trail integrity (owned by audit/) -------------------------------------------------
+AUDIT_INTEGRITY_SQL = (
+    r"""
+CREATE TABLE audit_chain_head (
+    id smallint PRIMARY KEY CONSTRAINT ck_audit_chain_head_single_row CHECK (id = 1),
+    seq bigint NOT NULL,
+    hash varchar(64) NOT NULL,
+    at timestamptz
+);
+""",
+    r"""
+INSERT INTO audit_chain_head (id, seq, hash, at) VALUES (1, 0, repeat('0', 64), NULL);
+""",
+    r"""
+CREATE TABLE audit_anchors (
+    seq bigint PRIMARY KEY,
+    hash varchar(64) NOT NULL,
+    before timestamptz NOT NULL,
+    event_count bigint NOT NULL,
+    archive_file text NOT NULL,
+    archive_sha256 varchar(64) NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+""",
+    r"""
+-- Audit rows are append-only. The only way out is `dossier audit archive`, which DETACHes whole
+-- monthly partitions (DDL, no row trigger fires) after writing a verified archive file. A DBA
+-- who must repair rows disables this trigger explicitly, which is itself visible in the chain.
+CREATE FUNCTION audit_events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit events are append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'old months leave through "dossier audit archive --before YYYY-MM"';
+END
+$$;
+""",
+    r"""
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_refuse_change();
+""",
+    r"""
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
+""",
+    r"""
+CREATE TRIGGER audit_anchors_append_only BEFORE UPDATE OR DELETE ON audit_anchors
+    FOR EACH ROW EXECUTE FUNCTION audit_events_refuse_change();
+""",
+    r"""
+-- Creates the partition of the month containing `month` (UTC) unless it exists. Returns its
+-- name, or NULL with a warning when the default partition already holds rows of that month
+-- (those stay in the default partition; appends must not fail over housekeeping).
+CREATE FUNCTION audit_ensure_partition(month date) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    first_day date := date_trunc('month', month)::date;
+    name text := 'audit_events_' || to_char(first_day, '"y"YYYY"m"MM');
+BEGIN
+    IF to_regclass(name) IS NOT NULL THEN
+        RETURN name;
+    END IF;
+    EXECUTE format(
+        'CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
+        name, first_day::text || ' 00:00:00+00',
+        (first_day + interval '1 month')::date::text || ' 00:00:00+00');
+    RETURN name;
+EXCEPTION
+    WHEN duplicate_table OR unique_violation THEN
+        RETURN name;  -- a concurrent creator won
+    WHEN check_violation THEN
+        RAISE WARNING 'audit partition % not created: default partition holds rows of it', name;
+        RETURN NULL;
+END
+$$;
+""",
+    r"""
+SELECT audit_ensure_partition(now()::date);
+""",
+    r"""
+SELECT audit_ensure_partition((now() + interval '1 month')::date);
+""",
+)
+
+
+def _create_audit_integrity() -> None:
+    for statement in AUDIT_INTEGRITY_SQL:
+        op.execute(statement)
+
+
+def _drop_audit_integrity() -> None:
+    op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
+    op.execute("DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events")
+    op.execute("DROP TABLE IF EXISTS audit_anchors")
+    op.execute("DROP TABLE IF EXISTS audit_chain_head")
+    op.execute("DROP FUNCTION IF EXISTS audit_ensure_partition(date)")
+    op.execute("DROP FUNCTION IF EXISTS audit_events_refuse_change() CASCADE")

@@ -1,0 +1,116 @@
+"""The canonical serialisation that the audit chain hashes — the one documented encoding.
+
+An event's hash is `SHA-256(canonical_bytes(event))` written as 64 lowercase hex digits, where
+`canonical_bytes` is the UTF-8 encoding of a JSON object with exactly these keys:
+
+    action, actor, actor_kind, at, changes, fields, ip, operation, prev_hash, query_hash,
+    request_id, resource_ids, resource_type, token_id, user_agent
+
+serialised with keys sorted by code point at every depth, no insignificant whitespace
+(separators "," and ":"), non-ASCII characters written as themselves (not \\u escapes), and:
+
+- `at` as UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ` (always six fraction digits);
+- `token_id` as the lowercase hyphenated UUID, or null;
+- `resource_ids` and `fields` as arrays of strings in the order recorded;
+- `changes` as stored: objects, arrays, strings, booleans, null and integers only. Decimals,
+  floats, dates and UUIDs are turned into strings *before* storing (`normalise_changes`), because
+  a float does not survive a JSONB round trip byte for byte (1e20 comes back as
+  100000000000000000000) and the hash must be recomputable from what the database returns;
+- absent optional values as null.
+
+`seq` is not hashed: the order of the chain is fixed by `prev_hash`, and `seq` is the locator
+`verify` uses to name an entry and to tell a swap (reordered) from a removal (missing).
+The first event of a chain links to `GENESIS_HASH`; after an archive, to the anchor's hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+CANONICAL_KEYS = (
+    "action",
+    "actor",
+    "actor_kind",
+    "at",
+    "changes",
+    "fields",
+    "ip",
+    "operation",
+    "prev_hash",
+    "query_hash",
+    "request_id",
+    "resource_ids",
+    "resource_type",
+    "token_id",
+    "user_agent",
+)
+
+
+class CanonicalEncodingError(ValueError):
+    """A value cannot be represented stably (NUL characters, NaN, unknown types)."""
+
+
+def format_at(at: dt.datetime) -> str:
+    if at.tzinfo is None:
+        raise CanonicalEncodingError("audit timestamps must be timezone-aware")
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _check_text(value: str) -> str:
+    if "\x00" in value:
+        raise CanonicalEncodingError("NUL characters cannot be stored in PostgreSQL text")
+    return value
+
+
+def normalise_changes(value: Any) -> Any:
+    """Turn `changes` into the JSON subset that survives JSONB unchanged (see module doc)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return _check_text(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise CanonicalEncodingError("NaN and infinity have no stable encoding")
+        return repr(value)
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            raise CanonicalEncodingError("NaN and infinity have no stable encoding")
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return format_at(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {_check_text(str(key)): normalise_changes(item) for key, item in value.items()}
+    if isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes | bytearray):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [normalise_changes(item) for item in items]
+    raise CanonicalEncodingError(f"cannot record a {type(value).__name__} in audit changes")
+
+
+def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
+    """Encode an event (a mapping with CANONICAL_KEYS, `at` a datetime) as documented above."""
+    document = {key: fields.get(key) for key in CANONICAL_KEYS}
+    document["at"] = format_at(fields["at"])
+    token_id = document["token_id"]
+    document["token_id"] = str(token_id) if token_id is not None else None
+    document["resource_ids"] = list(document["resource_ids"] or ())
+    document["fields"] = list(document["fields"] or ())
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def event_hash(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(fields)).hexdigest()

@@ -1,0 +1,117 @@
+"""Appending to the hash chain inside the caller's transaction.
+
+Design (chosen by measurement, see bench/audit_bench.py and the commit that introduced it):
+every append locks the single row of `audit_chain_head` with `SELECT … FOR UPDATE`, computes
+the hashes in Python, and inserts the events and moves the head in one statement. The lock is
+the chain's only serialisation point and is held from that first statement to the caller's
+commit — so callers append *last*, right before committing. A request's read event therefore
+holds it for two round trips and a commit; a rollback releases it and undoes the head, so
+sequence numbers stay gapless and the chain can never fork.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, text, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audit.canonical import CanonicalEncodingError, event_hash, normalise_changes
+from audit.events import AuditRecord
+from audit.partitions import ensure_partition_for
+from db.models.audit import AuditChainHead, AuditEvent
+
+# client-supplied text is cut to the column width rather than refused: a long User-Agent
+# header must not make every read of that client fail closed
+_TRUNCATED = {"operation": 200, "ip": 64, "user_agent": 400, "request_id": 64}
+# identity columns are ours, never the client's: too long is a bug, and it fails loudly
+_LIMITED = {"actor": 300, "actor_kind": 20, "action": 40, "resource_type": 60, "query_hash": 64}
+
+_LOCK_HEAD = text(
+    "SELECT seq, hash, at, clock_timestamp() AS now FROM audit_chain_head WHERE id = 1 FOR UPDATE"
+)
+
+
+class AuditWriteError(RuntimeError):
+    """The events could not be written; the caller must roll back and refuse (fail closed)."""
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def prepare_row(record: AuditRecord) -> dict[str, Any]:
+    """The stored, hashable form of a record (without seq, at and hashes); validates it."""
+    row: dict[str, Any] = {
+        "actor": str(record.actor),
+        "actor_kind": str(record.actor_kind),
+        "action": str(record.action),
+        "resource_type": _text(record.resource_type),
+        "resource_ids": [str(item) for item in record.resource_ids],
+        "fields": [str(item) for item in record.fields],
+        "changes": normalise_changes(record.changes),
+        "operation": _text(record.operation),
+        "query_hash": _text(record.query_hash),
+        "ip": _text(record.ip),
+        "user_agent": _text(record.user_agent),
+        "request_id": _text(record.request_id),
+        "token_id": record.token_id,
+    }
+    if isinstance(record.resource_ids, str) or isinstance(record.fields, str):
+        raise AuditWriteError("resource_ids and fields are sequences of strings, not a string")
+    if row["changes"] is not None and not isinstance(row["changes"], dict):
+        raise AuditWriteError("changes must be a mapping of field name to old/new values")
+    for name, limit in _TRUNCATED.items():
+        if row[name] is not None:
+            row[name] = row[name][:limit]
+    for name, limit in _LIMITED.items():
+        if row[name] is not None and len(row[name]) > limit:
+            raise AuditWriteError(f"audit {name} longer than {limit} characters")
+    if not row["actor"] or not row["action"] or not row["actor_kind"]:
+        raise AuditWriteError("an audit event needs an actor, an actor kind and an action")
+    texts = [value for value in row.values() if isinstance(value, str)]
+    texts += row["resource_ids"] + row["fields"]
+    if any("\x00" in value for value in texts):
+        raise AuditWriteError("NUL characters cannot be recorded")
+    return row
+
+
+async def append_events(session: AsyncSession, records: Sequence[AuditRecord]) -> None:
+    """Write `records` as the next links of the chain, in the caller's open transaction.
+
+    Never commits: the events commit or roll back with the caller's change. Call it last before
+    the commit, because from here to the commit every other appender waits. Raises
+    `AuditWriteError` when the events cannot be written; the caller then rolls back and
+    refuses to serve. The transaction must be READ COMMITTED (the default): under REPEATABLE
+    READ a concurrent append makes the head lock fail with a serialisation error.
+    """
+    if not records:
+        return
+    try:
+        rows = [prepare_row(record) for record in records]
+    except CanonicalEncodingError as error:
+        raise AuditWriteError(str(error)) from error
+    try:
+        head = (await session.execute(_LOCK_HEAD)).one()
+        # one timestamp per batch, never earlier than the head's: `at` grows with `seq`, so a
+        # month boundary cuts the chain into a prefix and a suffix (what archiving relies on)
+        at: dt.datetime = head.now if head.at is None or head.now > head.at else head.at
+        await ensure_partition_for(session, at)
+        seq, prev_hash = head.seq, head.hash
+        for row in rows:
+            seq += 1
+            row["seq"], row["at"], row["prev_hash"] = seq, at, prev_hash
+            row["hash"] = prev_hash = event_hash(row)
+        inserted = insert(AuditEvent.__table__).values(rows).cte("inserted")
+        move_head = (
+            update(AuditChainHead.__table__)
+            .where(AuditChainHead.__table__.c.id == 1)
+            .values(seq=seq, hash=prev_hash, at=at)
+            .add_cte(inserted)
+        )
+        await session.execute(move_head)
+    except SQLAlchemyError as error:
+        raise AuditWriteError(f"audit events could not be written: {error}") from error
