@@ -11,6 +11,7 @@ from db.models.opportunity import Opportunity, OpportunityStageChange
 from db.models.policy_rule import PolicyRule
 from db.models.ticket import Ticket
 from db.models.user import User
+from db.models.vocabulary import VocabularyTerm
 
 __all__ = [
     "AuditEvent",
@@ -26,4 +27,5 @@ __all__ = [
     "RefreshToken",
     "Ticket",
     "User",
+    "VocabularyTerm",
 ]

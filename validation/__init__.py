@@ -1,0 +1,1 @@
+"""Validation and normalisation rules for records written through GraphQL and bulk import."""
