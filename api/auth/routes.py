@@ -1,5 +1,213 @@
-"""Placeholder until the identity work lands: no auth routes yet."""
+"""`POST /auth/token` (OAuth2 password grant) and `POST /auth/refresh` (single-use rotation).
 
+Both answer with `Cache-Control: no-store` (RFC 6749 §5.1): tokens must not sit in caches.
+Wrong credentials get one answer whether or not the user exists, after the same amount of
+hashing; repeated failures per username and per client address are refused with 429 for a while.
+Logins, failed logins and refresh-token reuse are audited in the transaction of the change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-routes: list[Route] = []
+from api.auth.access_tokens import issue_access_token
+from api.auth.throttle import LoginThrottle, ThrottleKey, ThrottleKind, TokenBucketThrottle
+from api.state import AppState
+from audit.chain import append_events
+from audit.events import ActorKind, AuditAction, AuditRecord
+from db.models import User
+from identity.errors import RefreshTokenError, RefreshTokenReusedError
+from identity.refresh_tokens import IssuedRefreshToken, issue_refresh_token, rotate_refresh_token
+from identity.users import check_credentials, normalize_username
+
+log = logging.getLogger(__name__)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+INVALID_CREDENTIALS = "invalid username or password"
+THROTTLE_STATE_KEY = "login_throttle"
+_MAX_FIELD = 1024  # no username, password or refresh token is longer; larger forms are refused
+_MAX_BODY = 8 * _MAX_FIELD
+
+
+def login_throttle(state: AppState) -> LoginThrottle:
+    """The app's throttle, made on first use; another store can be put in `extras` first."""
+    throttle = state.extras.get(THROTTLE_STATE_KEY)
+    if throttle is None:
+        throttle = TokenBucketThrottle(state.settings.auth.login_throttle)
+        state.extras[THROTTLE_STATE_KEY] = throttle
+    return throttle  # type: ignore[no-any-return]  # extras is an untyped bag by design
+
+
+def _answer(body: dict[str, Any], status: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={**NO_STORE, **headers})
+
+
+def _error(status: int, error: str, description: str, **headers: str) -> JSONResponse:
+    return _answer({"error": error, "error_description": description}, status, **headers)
+
+
+def _too_many(wait: int) -> JSONResponse:
+    return _error(
+        429,
+        "too_many_attempts",
+        "too many failed attempts; try again later",
+        **{"Retry-After": str(wait)},
+    )
+
+
+async def _form(request: Request) -> FormData | None:
+    """The urlencoded body, or None when it is not one (RFC 6749 §4.3.2)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return None
+    if int(request.headers.get("content-length") or 0) > _MAX_BODY:
+        return None
+    form = await request.form(max_fields=10, max_files=0)
+    if any(len(str(value)) > _MAX_FIELD for value in form.values()):
+        return None
+    return form
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _audit(request: Request, **fields: Any) -> AuditRecord:
+    return AuditRecord(
+        ip=_client_address(request),
+        user_agent=request.headers.get("user-agent"),
+        request_id=getattr(request.state, "request_id", None),
+        **fields,
+    )
+
+
+def _token_pair(state: AppState, user: User, refresh: IssuedRefreshToken) -> dict[str, Any]:
+    access = issue_access_token(
+        state.settings.auth, user_id=user.id, token_version=user.token_version
+    )
+    return {
+        "access_token": access.token,
+        "token_type": "bearer",
+        "expires_in": access.expires_in,
+        "refresh_token": refresh.token,
+    }
+
+
+async def token(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.dossier
+    form = await _form(request)
+    if form is None:
+        return _error(400, "invalid_request", "expected a form-encoded body")
+    if form.get("grant_type", "password") != "password":
+        return _error(400, "unsupported_grant_type", "only the password grant is supported")
+    username, password = form.get("username"), form.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username:
+        return _error(400, "invalid_request", "username and password are required")
+
+    address = _client_address(request)
+    keys = [
+        ThrottleKey(ThrottleKind.USERNAME, normalize_username(username)),
+        ThrottleKey(ThrottleKind.ADDRESS, address),
+    ]
+    throttle = login_throttle(state)
+    wait = await throttle.retry_after(keys)
+    if wait is not None:
+        log.warning("login throttled for %r from %s (%d s)", username[:100], address, wait)
+        return _too_many(wait)
+
+    async with state.sessions() as session, session.begin():
+        check = await check_credentials(session, username, password)
+        if check.user is None:
+            event = _audit(
+                request,
+                actor=normalize_username(username)[:100],
+                actor_kind=ActorKind.USER,
+                action=AuditAction.LOGIN_FAILED,
+                resource_type="user",
+                changes={"reason": str(check.failure)},
+            )
+            body = None
+        else:
+            user = check.user
+            refresh = await issue_refresh_token(
+                session, user_id=user.id, ttl_seconds=state.settings.auth.refresh_token_ttl_seconds
+            )
+            body = _token_pair(state, user, refresh)
+            event = _audit(
+                request,
+                actor=user.username,
+                actor_kind=ActorKind.USER,
+                action=AuditAction.LOGIN,
+                resource_type="user",
+                resource_ids=[str(user.id)],
+            )
+        await append_events(session, [event])
+
+    if body is None:
+        await throttle.record_failure(keys)
+        return _error(401, "invalid_grant", INVALID_CREDENTIALS)
+    await throttle.reset(keys[0])
+    return _answer(body)
+
+
+async def refresh(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.dossier
+    form = await _form(request)
+    if form is None:
+        return _error(400, "invalid_request", "expected a form-encoded body")
+    if form.get("grant_type", "refresh_token") != "refresh_token":
+        return _error(400, "unsupported_grant_type", "expected grant_type=refresh_token")
+    presented = form.get("refresh_token")
+    if not isinstance(presented, str) or not presented:
+        return _error(400, "invalid_request", "refresh_token is required")
+
+    # refresh secrets cannot be guessed, but a client hammering bad ones is still refused
+    keys = [ThrottleKey(ThrottleKind.ADDRESS, _client_address(request))]
+    throttle = login_throttle(state)
+    wait = await throttle.retry_after(keys)
+    if wait is not None:
+        return _too_many(wait)
+
+    failure: RefreshTokenError | None = None
+    async with state.sessions() as session, session.begin():
+        try:
+            rotated = await rotate_refresh_token(
+                session, presented, ttl_seconds=state.settings.auth.refresh_token_ttl_seconds
+            )
+            body = _token_pair(state, rotated.user, rotated.refresh)
+        except RefreshTokenReusedError as reuse:
+            # the family is revoked in this session: commit it together with its event
+            failure = reuse
+            owner = await session.get(User, reuse.user_id)
+            await append_events(
+                session,
+                [
+                    _audit(
+                        request,
+                        actor=owner.username if owner else str(reuse.user_id),
+                        actor_kind=ActorKind.USER,
+                        action=AuditAction.TOKEN_REFRESH_REUSED,
+                        resource_type="refresh_token_family",
+                        resource_ids=[str(reuse.family_id)],
+                    )
+                ],
+            )
+        except RefreshTokenError as error:
+            failure = error  # nothing was written; the transaction ends empty
+
+    if failure is not None:
+        await throttle.record_failure(keys)
+        return _error(401, "invalid_grant", failure.reason)
+    return _answer(body)
+
+
+routes: list[Route] = [
+    Route("/auth/token", token, methods=["POST"]),
+    Route("/auth/refresh", refresh, methods=["POST"]),
+]
