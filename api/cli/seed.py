@@ -1,0 +1,63 @@
+"""`dossier seed`: load the demo data set, optionally scaled to N generated customers."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from api.cli.runtime import database_url, resolve_settings, run
+from api.seed import DEFAULT_CUSTOMERS, DatabaseNotEmptyError, DemoSummary, seed_demo
+from api.settings import Settings
+from db.engine import create_engine
+from db.migrate import DatabaseAheadError, upgrade_to_head
+
+
+async def seed_database(url: str, settings: Settings, *, customers: int, seed: int) -> DemoSummary:
+    """Migrate the database at `url`, then seed it; the engine lives only for this call."""
+    engine = create_engine(url, settings.pool)
+    try:
+        await upgrade_to_head(engine)
+        return await seed_demo(engine, settings.field_cipher, customers=customers, seed=seed)
+    finally:
+        await engine.dispose()
+
+
+def describe(summary: DemoSummary) -> str:
+    rows = ", ".join(f"{table} {count:,}" for table, count in summary.counts.items())
+    return f"{summary.total_rows:,} rows: {rows}"
+
+
+def demo_logins(summary: DemoSummary | None = None) -> str:
+    from api.seed import DEMO_PASSWORD, DEMO_USERS
+
+    users = ", ".join(username for username, _, _ in DEMO_USERS)
+    return f"demo logins: {users} (password {DEMO_PASSWORD!r}); partner: acme-partner"
+
+
+@click.command()
+@click.option("--demo", is_flag=True, help="Load the demo organisation (implied by --customers).")
+@click.option(
+    "--customers",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"Generated customers (default {DEFAULT_CUSTOMERS}), each with 5 contacts, "
+    "3 opportunities and 2 tickets.",
+)
+@click.option("--seed", "seed_value", type=int, default=42, show_default=True,
+              help="Random seed: the same N and seed give the same data.")  # fmt: skip
+def seed(demo: bool, customers: int | None, seed_value: int) -> None:
+    """Load the demo data set into an empty database (migrating it first)."""
+    if not demo and customers is None:
+        raise click.UsageError("say what to load: --demo and/or --customers N")
+    settings = resolve_settings()
+    url = database_url(settings)
+    count = DEFAULT_CUSTOMERS if customers is None else customers
+    started = time.perf_counter()
+    try:
+        summary = run(seed_database(url, settings, customers=count, seed=seed_value))
+    except (DatabaseNotEmptyError, DatabaseAheadError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    elapsed = time.perf_counter() - started
+    click.echo(f"seeded {describe(summary)} in {elapsed:.1f} s")
+    click.echo(demo_logins(summary))
