@@ -88,6 +88,25 @@ async def append_events(session: AsyncSession, records: Sequence[AuditRecord]) -
     refuses to serve. The transaction must be READ COMMITTED (the default): under REPEATABLE
     READ a concurrent append makes the head lock fail with a serialisation error.
     """
+    await _append(session, records, at=None)
+
+
+async def append_events_at(
+    session: AsyncSession, records: Sequence[AuditRecord], at: dt.datetime
+) -> None:
+    """Like `append_events`, stamped `at` — for importing history, seeding and benches.
+
+    `at` can only move forward: an earlier time than the chain head's is raised to it, so a
+    backdated event cannot slip into an archived month or before an existing entry.
+    """
+    if at.tzinfo is None:
+        raise AuditWriteError("audit timestamps must be timezone-aware")
+    await _append(session, records, at=at)
+
+
+async def _append(
+    session: AsyncSession, records: Sequence[AuditRecord], *, at: dt.datetime | None
+) -> None:
     if not records:
         return
     try:
@@ -98,18 +117,20 @@ async def append_events(session: AsyncSession, records: Sequence[AuditRecord]) -
         head = (await session.execute(_LOCK_HEAD)).one()
         # one timestamp per batch, never earlier than the head's: `at` grows with `seq`, so a
         # month boundary cuts the chain into a prefix and a suffix (what archiving relies on)
-        at: dt.datetime = head.now if head.at is None or head.now > head.at else head.at
-        await ensure_partition_for(session, at)
+        stamp: dt.datetime = at or head.now
+        if head.at is not None and head.at > stamp:
+            stamp = head.at
+        await ensure_partition_for(session, stamp)
         seq, prev_hash = head.seq, head.hash
         for row in rows:
             seq += 1
-            row["seq"], row["at"], row["prev_hash"] = seq, at, prev_hash
+            row["seq"], row["at"], row["prev_hash"] = seq, stamp, prev_hash
             row["hash"] = prev_hash = event_hash(row)
         inserted = insert(AuditEvent.__table__).values(rows).cte("inserted")
         move_head = (
             update(AuditChainHead.__table__)
             .where(AuditChainHead.__table__.c.id == 1)
-            .values(seq=seq, hash=prev_hash, at=at)
+            .values(seq=seq, hash=prev_hash, at=stamp)
             .add_cte(inserted)
         )
         await session.execute(move_head)

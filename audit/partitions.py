@@ -64,8 +64,10 @@ async def ensure_partitions(
             text("SELECT audit_ensure_partition(:month)"), {"month": month}
         )
         name = result.scalar_one()
+        # remembered even when refused (populated default partition): retrying on every
+        # append would only add a round trip under the chain lock
+        _known.add((_database_key(executor), month))
         if name is not None:
-            _known.add((_database_key(executor), month))
             names.append(name)
     return names
 
