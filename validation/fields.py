@@ -25,9 +25,9 @@ Normaliser = Callable[[Any, str], Any]
 class FieldSpec:
     """One input field: its API name, its attribute/column name and how to normalise it.
 
-    `required` fields may be neither absent on create nor cleared on update; fields required
-    only for some records (industry for companies) are checked by the record's own rules.
-    `default` fills an absent field on create.
+    `required` fields may not be cleared on update, nor be absent on create unless they have a
+    `default`, which fills an absent field on create. Fields required only for some records
+    (industry for companies) are checked by the record's own rules.
     """
 
     name: str
@@ -85,10 +85,10 @@ def normalise_fields(
         for spec in specs:
             if spec.attribute in values:
                 continue
-            if spec.required:
-                errors.add(FieldError(spec.name, Rule.REQUIRED, "is required"))
-            elif spec.has_default:
+            if spec.has_default:
                 values[spec.attribute] = spec.default
+            elif spec.required:
+                errors.add(FieldError(spec.name, Rule.REQUIRED, "is required"))
     return values
 
 
