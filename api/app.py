@@ -5,16 +5,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from strawberry.http.ides import get_graphql_ide_html
 
 from api.auth.routes import routes as auth_routes
+from api.graphql import graphql_endpoint
 from api.settings import Settings
 from api.state import AppState
-from db.engine import create_engine, create_sessionmaker
+from db.engine import create_engine, create_sessionmaker, plain_url
+from policy.decisions import DecisionCache
+from policy.store import PolicyStore
+from resolvers.context import count_statement
+from resolvers.schema import build_schema
 
 
 async def healthz(request: Request) -> Response:
@@ -35,20 +41,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if settings.database_url is None:
         raise RuntimeError("create_app needs DATABASE_URL; `dossier serve` starts one if absent")
+    database_url = settings.database_url
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url or "", settings.pool)
+        engine = create_engine(database_url, settings.pool)
+        event.listen(engine.sync_engine, "before_cursor_execute", count_statement)
         state = AppState(settings=settings, engine=engine, sessions=create_sessionmaker(engine))
+        store = PolicyStore(state.sessions, listen_dsn=plain_url(database_url))
+        await store.start()
+        state.extras.update(
+            policy_store=store,
+            decision_cache=DecisionCache(),
+            schema=build_schema(),
+            graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
+        )
         app.state.dossier = state
         try:
             yield
         finally:
+            await store.stop()
             await engine.dispose()
 
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         *auth_routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)

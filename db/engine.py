@@ -55,3 +55,8 @@ def create_engine(url: str, options: PoolOptions | None = None) -> AsyncEngine:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: objects returned by a mutation stay readable after commit
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def plain_url(url: str) -> str:
+    """The libpq form of a URL, for asyncpg connections made outside SQLAlchemy."""
+    return "postgresql://" + async_url(url).removeprefix("postgresql+asyncpg://")

@@ -8,6 +8,7 @@ a reachable server the run starts one through pgserver.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
@@ -52,10 +53,11 @@ def _with_database(url: str, database: str) -> str:
     return f"{base}?{query}" if query else base
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+@contextlib.contextmanager
+def fresh_database(prefix: str = "dossier_test") -> Iterator[str]:
+    """Create an empty database for this run, yield its URL, drop it afterwards."""
     admin = _admin_url()
-    name = f"dossier_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
 
     async def run(sql: str) -> None:
         connection = await asyncpg.connect(admin)
@@ -65,18 +67,13 @@ def database_url() -> Iterator[str]:
             await connection.close()
 
     asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield _with_database(admin, name)
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield _with_database(admin, name)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(scope="session")
-def data_dir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="dossier-test-") as path:
-        yield Path(path)
-
-
-@pytest.fixture(scope="session")
-def settings(database_url: str, data_dir: Path) -> Settings:
+def settings_for(database_url: str, data_dir: Path) -> Settings:
     return Settings.from_env(
         {
             "DOSSIER_ENV": "test",
@@ -87,6 +84,23 @@ def settings(database_url: str, data_dir: Path) -> Settings:
             "DOSSIER_JWT_SECRET": new_key(),
         }
     )
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="dossier-test-") as path:
+        yield Path(path)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, data_dir: Path) -> Settings:
+    return settings_for(database_url, data_dir)
 
 
 @pytest.fixture(scope="session")

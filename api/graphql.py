@@ -1,0 +1,200 @@
+"""POST /graphql: authenticate, execute with a per-request context, audit, answer.
+
+The order matters for the audit promise: the response is built only after the request's read
+events are committed with it, so a read that cannot be audited is never served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from api.auth.backend import authenticate
+from api.auth.errors import AuthenticationError, unauthorized_response
+from api.state import AppState
+from audit.chain import append_events
+from audit.events import AuditAction, AuditRecord
+from policy.principal import Principal
+from resolvers.context import (
+    RequestContext,
+    RequestDatabase,
+    RequestMeta,
+    statement_counter,
+)
+from resolvers.errors import DossierError
+
+log = logging.getLogger("dossier.graphql")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def request_id_of(request: Request) -> str:
+    offered = request.headers.get("x-request-id", "")
+    return offered if REQUEST_ID.match(offered) else uuid.uuid4().hex
+
+
+def error_response(message: str, code: str, status: int, request_id: str) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code, "requestId": request_id}}]}
+    return JSONBody(body, status_code=status, headers={**NO_STORE, "X-Request-ID": request_id})
+
+
+def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    """Known errors keep their message and code; anything else is masked as INTERNAL."""
+    original = error.original_error
+    formatted: dict[str, Any] = {"message": error.message}
+    if error.path is not None:
+        formatted["path"] = error.path
+    if original is None:
+        # parse and validation errors, variable coercion: the request itself is wrong
+        formatted["extensions"] = {"code": "BAD_USER_INPUT"}
+        if error.locations:
+            formatted["locations"] = [
+                {"line": loc.line, "column": loc.column} for loc in error.locations
+            ]
+    elif isinstance(original, DossierError):
+        formatted["extensions"] = dict(original.extensions)
+    else:
+        log.error(
+            "unexpected error in resolver",
+            exc_info=original,
+            extra={"request_id": request_id, "path": error.path},
+        )
+        formatted = {
+            "message": "Internal error",
+            "path": error.path,
+            "extensions": {"code": "INTERNAL", "requestId": request_id},
+        }
+    return formatted
+
+
+def audit_records(
+    context: RequestContext, principal: Principal, meta: RequestMeta
+) -> list[AuditRecord]:
+    common: dict[str, Any] = {
+        "actor": principal.name,
+        "actor_kind": principal.kind.value,
+        "operation": meta.operation,
+        "query_hash": meta.query_hash,
+        "ip": meta.ip,
+        "user_agent": meta.user_agent,
+        "request_id": meta.request_id,
+        "token_id": principal.token_id,
+    }
+    records = [
+        AuditRecord(
+            action=AuditAction.READ,
+            resource_type=resource,
+            resource_ids=sorted(ids, key=lambda i: (len(i), i)),
+            fields=sorted(fields),
+            **common,
+        )
+        for resource, (ids, fields) in sorted(context.reads.entries.items())
+    ]
+    if context.denials:
+        records.append(
+            AuditRecord(action=AuditAction.DENIED, fields=sorted(context.denials), **common)
+        )
+    return records
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    state: AppState = request.app.state.dossier
+    request_id = request_id_of(request)
+    if request.method == "GET":
+        if state.settings.is_dev:
+            return HTMLResponse(state.extras["graphiql_html"])
+        return error_response("Use POST with application/json", "BAD_REQUEST", 405, request_id)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return error_response(
+            "Content-Type must be application/json", "BAD_REQUEST", 415, request_id
+        )
+    try:
+        principal = await authenticate(request)
+    except AuthenticationError as error:
+        return unauthorized_response(error)
+    try:
+        payload = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return error_response("Body is not valid JSON", "BAD_REQUEST", 400, request_id)
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return error_response(
+            "Body must be an object with a `query` string", "BAD_REQUEST", 400, request_id
+        )
+    variables = payload.get("variables") or {}
+    operation_name = payload.get("operationName")
+    if not isinstance(variables, dict) or not (
+        operation_name is None or isinstance(operation_name, str)
+    ):
+        return error_response("`variables` must be an object", "BAD_REQUEST", 400, request_id)
+
+    query: str = payload["query"]
+    meta = RequestMeta(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        request_id=request_id,
+        operation=operation_name,
+        query_hash=hashlib.sha256(query.encode()).hexdigest(),
+    )
+    store = state.extras["policy_store"]
+    decisions = state.extras["decision_cache"].for_principal(principal, store.current())
+    db = RequestDatabase(state.sessions)
+    context = RequestContext(
+        principal=principal,
+        decisions=decisions,
+        db=db,
+        cipher=state.settings.field_cipher,
+        policy_store=store,
+        meta=meta,
+    )
+    counter = [0]
+    token = statement_counter.set(counter)
+    try:
+        result = await state.extras["schema"].execute(
+            query,
+            variable_values=variables,
+            context_value=context,
+            operation_name=operation_name,
+        )
+        errors = [format_error(e, request_id) for e in result.errors or ()]
+        errors.extend(
+            {
+                "message": f"Not allowed to read {field}",
+                "extensions": {"code": "FORBIDDEN", "field": field},
+            }
+            for field in sorted(context.denials)
+        )
+        records = audit_records(context, principal, meta)
+        try:
+            if records:
+                await append_events(db.session, records)
+            await db.commit()
+        except Exception:
+            log.exception("audit write failed; response withheld", extra={"request_id": request_id})
+            return error_response("The request could not be audited", "INTERNAL", 503, request_id)
+    finally:
+        await db.close()
+        statement_counter.reset(token)
+    body: dict[str, Any] = {"data": result.data}
+    if errors:
+        body["errors"] = errors
+    headers = {**NO_STORE, "X-Request-ID": request_id}
+    if not state.settings.is_production:
+        headers["X-SQL-Statements"] = str(counter[0])
+    return JSONBody(body, headers=headers)

@@ -1,0 +1,160 @@
+"""What one principal may do, computed once per policy version, never per row or per value.
+
+The algebra on top of Casbin's rule matching:
+- the rows of a resource are the union of its ALLOW scopes minus the union of its DENY scopes;
+- a field is readable on a visible row when an ALLOW rule reaching the field holds for the row
+  and no DENY rule on the field does. A field that no ALLOW rule names follows the resource's
+  rule; a sensitive field (and, for partners, every field) needs a rule that names it — a
+  wildcard like `customer.*` does not reach it;
+- a scope is read relative to the department in which the role is held: OWN is the principal's
+  own rows, DEPARTMENT that department, SUBTREE it and its descendants, ALL everything;
+- a partner token is further narrowed to its scopes (`customers:read`, …) and shared customers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from casbin.util.builtin_operators import glob_match
+
+from policy.predicates import (
+    ALWAYS,
+    NEVER,
+    AmongCustomers,
+    InDepartments,
+    OwnedBy,
+    Predicate,
+    all_of,
+    any_of,
+    but_not,
+)
+from policy.principal import Principal
+from policy.store import WILDCARDS, PolicySnapshot
+from policy.vocabulary import CUSTOMER_CHILDREN, Action, Effect, Resource, Scope, is_sensitive
+
+# a partner token's scope names the resource it opens for reading
+PARTNER_READ_SCOPES: dict[Resource, str] = {
+    Resource.CUSTOMER: "customers:read",
+    Resource.CONTACT: "contacts:read",
+    Resource.OPPORTUNITY: "opportunities:read",
+    Resource.TICKET: "tickets:read",
+}
+
+
+@lru_cache(maxsize=8192)
+def _matches(obj: str, pattern: str, by_name: bool) -> bool:
+    if by_name and any(w in pattern for w in WILDCARDS):
+        return False
+    return bool(glob_match(obj, pattern))
+
+
+@dataclass
+class AccessDecisions:
+    """Decisions of one principal at one policy version; memoised as they are asked for."""
+
+    principal: Principal
+    snapshot: PolicySnapshot
+    _rules: list[tuple[str, tuple[str, ...]]] = field(init=False)
+    _rows: dict[tuple[Resource, Action], Predicate] = field(default_factory=dict, init=False)
+    _fields: dict[tuple[Resource, str, Action], Predicate] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self._rules = self.snapshot.rules_for(self.principal.subject)
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def rows(self, resource: Resource, action: Action) -> Predicate:
+        """Rows of `resource` on which `action` is allowed (customer-row facts)."""
+        key = (resource, action)
+        if key not in self._rows:
+            self._rows[key] = self._compute_rows(resource, action)
+        return self._rows[key]
+
+    def can(self, resource: Resource, action: Action) -> bool:
+        return not self.rows(resource, action).is_never
+
+    def _compute_rows(self, resource: Resource, action: Action) -> Predicate:
+        allowed = self._scopes(resource.value, action, Effect.ALLOW, by_name=False)
+        denied = self._scopes(resource.value, action, Effect.DENY, by_name=False)
+        rows = but_not(allowed, denied)
+        if self.principal.is_partner:
+            rows = self._narrow_for_partner(resource, action, rows)
+        return rows
+
+    def _narrow_for_partner(self, resource: Resource, action: Action, rows: Predicate) -> Predicate:
+        scopes = self.principal.scopes or frozenset()
+        needed = PARTNER_READ_SCOPES.get(resource)
+        if action is not Action.READ or needed is None or needed not in scopes:
+            return NEVER
+        shared = self.principal.shared_customer_ids
+        if shared is not None and (resource is Resource.CUSTOMER or resource in CUSTOMER_CHILDREN):
+            rows = all_of([rows, AmongCustomers(shared)])
+        return rows
+
+    # -- fields -------------------------------------------------------------------------------
+
+    def field(self, resource: Resource, name: str, action: Action = Action.READ) -> Predicate:
+        """Where `name` may be read (or written) on rows already known to be visible."""
+        key = (resource, name, action)
+        if key not in self._fields:
+            self._fields[key] = self._compute_field(resource, name, action)
+        return self._fields[key]
+
+    def _compute_field(self, resource: Resource, name: str, action: Action) -> Predicate:
+        if self.rows(resource, action).is_never:
+            return NEVER
+        obj = f"{resource.value}.{name}"
+        by_name = self.principal.is_partner or is_sensitive(resource, name)
+        allowed = self._scopes(obj, action, Effect.ALLOW, by_name=by_name)
+        if allowed.is_never and not by_name and not self._names_field(obj, action):
+            allowed = ALWAYS  # no rule names the field: the resource's rule decides
+        denied = self._scopes(obj, action, Effect.DENY, by_name=False)
+        return but_not(allowed, denied)
+
+    def _names_field(self, obj: str, action: Action) -> bool:
+        return any(
+            rule[4] == action and rule[6] == Effect.ALLOW and _matches(obj, rule[3], False)
+            for _, rule in self._rules
+        )
+
+    # -- scopes -------------------------------------------------------------------------------
+
+    def _scopes(self, obj: str, action: Action, effect: Effect, *, by_name: bool) -> Predicate:
+        parts = [
+            self._scope_predicate(Scope(rule[5]), domain)
+            for domain, rule in self._rules
+            if rule[4] == action and rule[6] == effect and _matches(obj, rule[3], by_name)
+        ]
+        return any_of(parts)
+
+    def _scope_predicate(self, scope: Scope, domain: str) -> Predicate:
+        if scope is Scope.ALL:
+            return ALWAYS
+        if scope is Scope.OWN:
+            user_id = self.principal.user_id
+            return OwnedBy(user_id) if user_id is not None else NEVER
+        if not domain.isdigit():
+            return NEVER  # a role held everywhere has no department to be relative to
+        department = int(domain)
+        if scope is Scope.DEPARTMENT:
+            return InDepartments(frozenset({department}))
+        return InDepartments(self.snapshot.departments.subtree(department))
+
+
+class DecisionCache:
+    """Decisions per (principal, policy version); old versions fall out as they are replaced."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._entries: dict[tuple[Principal, int], AccessDecisions] = {}
+        self._max = max_entries
+
+    def for_principal(self, principal: Principal, snapshot: PolicySnapshot) -> AccessDecisions:
+        key = (principal, snapshot.version)
+        decisions = self._entries.get(key)
+        if decisions is None:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            decisions = AccessDecisions(principal, snapshot)
+            self._entries[key] = decisions
+        return decisions

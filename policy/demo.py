@@ -1,0 +1,100 @@
+"""The default policies of the demo organisation (CONTRACT.md, "Demo data set").
+
+Rules are written against role names with department `*`: a scope such as DEPARTMENT or SUBTREE is
+always read relative to the department in which the user holds the role, so one rule serves every
+sales team.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from policy.vocabulary import Action, Effect, Scope
+
+PolicyLine = tuple[str, str, str, str, str, str, str]
+
+READ, CREATE, UPDATE, DELETE, EXPORT = (a.value for a in Action)
+OWN, DEPARTMENT, SUBTREE, ALL = (s.value for s in Scope)
+
+DEMO_ROLES: tuple[tuple[str, str, str], ...] = (
+    # user, role, department (by name)
+    ("admin", "admin", "总部"),
+    ("alice", "sales_rep", "华东销售"),
+    ("bob", "sales_manager", "销售部"),
+    ("carol", "service_agent", "客服部"),
+    ("dave", "finance", "财务部"),
+    ("erin", "compliance_officer", "合规部"),
+    ("frank", "sales_rep", "华北销售"),
+)
+DEMO_PARTNER = "acme-partner"
+
+
+def _allow(role: str, resource: str, actions: Iterable[str], scope: str) -> list[PolicyLine]:
+    return [("p", role, "*", resource, action, scope, Effect.ALLOW.value) for action in actions]
+
+
+def _deny(role: str, resource: str, actions: Iterable[str], scope: str) -> list[PolicyLine]:
+    return [("p", role, "*", resource, action, scope, Effect.DENY.value) for action in actions]
+
+
+def _directory(role: str) -> list[PolicyLine]:
+    """Every staff role may see who owns a record and which department it belongs to."""
+    return _allow(role, "user", [READ], ALL) + _allow(role, "department", [READ], ALL)
+
+
+def demo_rules() -> list[PolicyLine]:
+    write = [READ, CREATE, UPDATE]
+    rules: list[PolicyLine] = []
+    # sales_rep: own customers and everything hanging off them, phone and e-mail included
+    rules += _allow("sales_rep", "customer", write, OWN)
+    rules += _allow("sales_rep", "customer.{phone,email}", write, OWN)
+    for child in ("contact", "opportunity", "ticket", "interaction"):
+        rules += _allow("sales_rep", child, write, OWN)
+    rules += _allow("sales_rep", "contact.{phone,email}", write, OWN)
+    rules += _directory("sales_rep")
+    # sales_manager: the Sales subtree, contact details only in the manager's own department
+    rules += _allow("sales_manager", "customer", [READ, EXPORT], SUBTREE)
+    rules += _allow("sales_manager", "customer.{phone,email}", [READ, EXPORT], DEPARTMENT)
+    for child in ("contact", "opportunity", "ticket", "interaction"):
+        rules += _allow("sales_manager", child, [READ, EXPORT], SUBTREE)
+    rules += _directory("sales_manager")
+    # service_agent: every customer with phone, contacts and tickets; no money, no opportunities
+    rules += _allow("service_agent", "customer", [READ], ALL)
+    rules += _allow("service_agent", "customer.phone", [READ], ALL)
+    rules += _allow("service_agent", "contact", [READ], ALL)
+    rules += _allow("service_agent", "contact.phone", [READ], ALL)
+    rules += _allow("service_agent", "ticket", write, ALL)
+    rules += _deny("service_agent", "customer.opportunities", [READ], ALL)
+    rules += _directory("service_agent")
+    # finance: money and credit codes of every customer; no contact details, no contacts
+    rules += _allow("finance", "customer", [READ], ALL)
+    rules += _allow("finance", "customer.{totalSpend,creditCode}", [READ], ALL)
+    rules += _allow("finance", "opportunity", [READ], ALL)
+    rules += _deny("finance", "customer.contacts", [READ], ALL)
+    rules += _directory("finance")
+    # compliance_officer: the audit trail only
+    rules += _allow("compliance_officer", "audit", [READ, EXPORT], ALL)
+    rules += _directory("compliance_officer")
+    # admin: organisation, people, policies and tokens; no customer data
+    for resource in ("policy", "user", "department", "token"):
+        rules += _allow("admin", resource, [READ, CREATE, UPDATE, DELETE], ALL)
+    # partner: shared customers' name and industry, their contacts' name and title; a partner
+    # sees only fields a rule names (see policy.decisions)
+    rules += _allow("partner", "customer", [READ], ALL)
+    rules += _allow("partner", "customer.{name,industry,contacts}", [READ], ALL)
+    rules += _allow("partner", "contact", [READ], ALL)
+    rules += _allow("partner", "contact.{name,title}", [READ], ALL)
+    return rules
+
+
+def role_line(subject: str, role: str, department: int | str) -> PolicyLine:
+    return ("g", subject, role, str(department), "", "", "")
+
+
+def demo_policy_lines(department_ids: Mapping[str, int]) -> list[PolicyLine]:
+    """Rules plus the demo users' role assignments, for the seed to store in `policy_rules`."""
+    assignments = [
+        role_line(user, role, department_ids[department]) for user, role, department in DEMO_ROLES
+    ]
+    assignments.append(role_line(f"partner:{DEMO_PARTNER}", "partner", "*"))
+    return demo_rules() + assignments

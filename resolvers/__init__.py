@@ -1,0 +1,1 @@
+"""Query and mutation logic: joins policy decisions, audit and the database for the schema."""

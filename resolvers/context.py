@@ -1,0 +1,113 @@
+"""Everything one GraphQL request carries: who asks, what they may do, one database session.
+
+graphql-core resolves sibling fields concurrently, but a request holds a single session (one
+connection, one transaction, one consistent snapshot for the root page and its nested levels),
+so statements are serialised through a lock instead of racing on the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Executable, Result
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.crypto import FieldCipher
+from policy.decisions import AccessDecisions
+from policy.principal import Principal
+from policy.store import PolicyStore
+
+if TYPE_CHECKING:
+    from resolvers.reader import RecordReader
+
+# statements sent during the current request; the engine hook in `count_statements` adds to it
+statement_counter: ContextVar[list[int] | None] = ContextVar("statement_counter", default=None)
+
+
+def count_statement(*_: Any) -> None:
+    counter = statement_counter.get()
+    if counter is not None:
+        counter[0] += 1
+
+
+class RequestDatabase:
+    """One lazily opened session per request, used by one statement at a time."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+        self.lock = asyncio.Lock()
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._sessions()
+        return self._session
+
+    async def execute(self, statement: Executable, params: Any = None) -> Result[Any]:
+        async with self.lock:
+            return await self.session.execute(statement, params)
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None
+
+    async def commit(self) -> None:
+        if self._session is not None:
+            await self._session.commit()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+@dataclass
+class ReadLog:
+    """Records and fields returned, per resource type: one audit event each per request."""
+
+    entries: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)
+
+    def note(self, resource: str, ids: Iterable[int | str], fields: Iterable[str]) -> None:
+        found_ids, found_fields = self.entries.setdefault(resource, (set(), set()))
+        found_ids.update(str(i) for i in ids)
+        found_fields.update(fields)
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    operation: str | None = None
+    query_hash: str | None = None
+
+
+@dataclass
+class RequestContext:
+    principal: Principal
+    decisions: AccessDecisions
+    db: RequestDatabase
+    cipher: FieldCipher
+    policy_store: PolicyStore
+    meta: RequestMeta
+    reads: ReadLog = field(default_factory=ReadLog)
+    denials: set[str] = field(default_factory=set)
+    extras: dict[str, Any] = field(default_factory=dict)
+    _reader: RecordReader | None = field(default=None, init=False)
+
+    @property
+    def reader(self) -> RecordReader:
+        if self._reader is None:
+            from resolvers.reader import RecordReader  # reader imports context for typing
+
+            self._reader = RecordReader(self)
+        return self._reader
+
+    def deny(self, type_field: str) -> None:
+        """Note a withheld field; the endpoint reports each once per response."""
+        self.denials.add(type_field)

@@ -1,0 +1,277 @@
+"""Every read of guarded records goes through here: pages, nested connections, ids, relations.
+
+Each path applies the same three things: the row scope as SQL `WHERE`, the field plan of
+`resolvers.masking`, and a note in the request's read log for the audit trail. Nested levels are
+batched by DataLoaders, so the statements per request do not grow with the page size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, and_, func, select, tuple_
+from strawberry import Info
+from strawberry.dataloader import DataLoader
+
+from policy.vocabulary import Action
+from resolvers.context import RequestContext
+from resolvers.errors import BadUserInputError
+from resolvers.masking import Materialiser, plan_columns
+from resolvers.pagination import checked_first, decode_cursor, encode_cursor
+from resolvers.records import CHILDREN, SPECS, RecordSpec
+from resolvers.selection import Requested, requested_connection, requested_object
+from schema.node import Connection, Edge, PageInfo
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A keyset order: one column (ties broken by id) and a direction."""
+
+    name: str
+    column: ColumnElement[Any]
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ChildKey:
+    parent_pk: int
+    first: int
+    after: int | None
+    fields: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RecordKey:
+    pk: int
+    fields: frozenset[str]
+
+
+class RecordReader:
+    def __init__(self, context: RequestContext) -> None:
+        self.context = context
+        self._children: dict[str, DataLoader[ChildKey, Connection[Any]]] = {}
+        self._records: dict[str, DataLoader[RecordKey, Any]] = {}
+
+    # -- root pages -----------------------------------------------------------------------------
+
+    async def page(
+        self,
+        spec: RecordSpec,
+        requested: Requested,
+        *,
+        first: int | None,
+        after: str | None,
+        where: Sequence[ColumnElement[bool]] = (),
+        ordering: Ordering | None = None,
+    ) -> Connection[Any]:
+        limit = checked_first(first)
+        ordering = ordering or Ordering("id", spec.table.c.id)
+        decisions = self.context.decisions
+        rows_allowed = decisions.rows(spec.resource, Action.READ)
+        if rows_allowed.is_never:
+            return _connection([], [], False, 0 if requested.total_count else None)
+        facts = spec.scope_columns()
+        conditions = [rows_allowed.sql(facts), *spec.live(), *where]
+        plan = plan_columns(spec, requested.fields, decisions)
+        sort_key = ordering.column.label("_sort")
+        statement = select(*plan.columns, sort_key).select_from(spec.from_clause())
+        page_conditions = list(conditions)
+        if after is not None:
+            value, pk = decode_cursor(after)
+            keyset = tuple_(ordering.column, spec.table.c.id)
+            page_conditions.append(
+                keyset < tuple_(value, pk) if ordering.descending else keyset > tuple_(value, pk)
+            )
+        direction = (lambda c: c.desc()) if ordering.descending else (lambda c: c.asc())
+        statement = (
+            statement.where(and_(*page_conditions))
+            .order_by(direction(ordering.column), direction(spec.table.c.id))
+            .limit(limit + 1)
+        )
+        rows = (await self.context.db.execute(statement)).all()
+        has_next = len(rows) > limit
+        rows = rows[:limit]
+        total = None
+        if requested.total_count:
+            count = select(func.count()).select_from(spec.from_clause()).where(and_(*conditions))
+            total = (await self.context.db.execute(count)).scalar_one()
+        objects = self._materialise(spec, plan, rows)
+        cursors = [encode_cursor(row._mapping["_sort"], row._mapping["_pk"]) for row in rows]
+        return _connection(objects, cursors, has_next, total)
+
+    # -- single records -------------------------------------------------------------------------
+
+    async def one(self, info: Info, type_name: str, pk: int) -> Any:
+        """A record by primary key, or None when it does not exist for the caller."""
+        requested = requested_object(info, type_name)
+        return await self._record_loader(type_name).load(RecordKey(pk, requested.fields))
+
+    async def related(self, info: Info, parent: Any, field: str, pk: int | None) -> Any:
+        """The record a to-one field of `parent` points at, if the caller may follow it."""
+        parent_type = type(parent).__name__
+        if field in parent.withheld:
+            self.context.deny(f"{parent_type}.{field}")
+            return None
+        if pk is None:
+            return None
+        target = SPECS[parent_type].fields[field].target
+        assert target is not None
+        requested = requested_object(info, target)
+        return await self._record_loader(target).load(RecordKey(pk, requested.fields))
+
+    def _record_loader(self, type_name: str) -> DataLoader[RecordKey, Any]:
+        loader = self._records.get(type_name)
+        if loader is None:
+            spec = SPECS[type_name]
+
+            async def load(keys: list[RecordKey]) -> list[Any]:
+                by_fields: dict[frozenset[str], list[int]] = defaultdict(list)
+                for key in keys:
+                    by_fields[key.fields].append(key.pk)
+                found: dict[tuple[int, frozenset[str]], Any] = {}
+                for fields, pks in by_fields.items():
+                    for obj in await self._fetch_by_pk(spec, fields, pks):
+                        found[(obj.pk, fields)] = obj
+                return [found.get((key.pk, key.fields)) for key in keys]
+
+            loader = DataLoader(load_fn=load)
+            self._records[type_name] = loader
+        return loader
+
+    async def _fetch_by_pk(
+        self, spec: RecordSpec, fields: frozenset[str], pks: list[int]
+    ) -> list[Any]:
+        decisions = self.context.decisions
+        rows_allowed = decisions.rows(spec.resource, Action.READ)
+        if rows_allowed.is_never:
+            return []
+        plan = plan_columns(spec, fields, decisions)
+        statement = (
+            select(*plan.columns)
+            .select_from(spec.from_clause())
+            .where(
+                spec.table.c.id.in_(sorted(set(pks))),
+                rows_allowed.sql(spec.scope_columns()),
+                *spec.live(),
+            )
+        )
+        rows = (await self.context.db.execute(statement)).all()
+        return self._materialise(spec, plan, rows)
+
+    # -- nested connections ---------------------------------------------------------------------
+
+    async def children(
+        self, info: Info, parent: Any, field: str, first: int | None, after: str | None
+    ) -> Connection[Any] | None:
+        parent_type = type(parent).__name__
+        if field in parent.withheld:
+            self.context.deny(f"{parent_type}.{field}")
+            return None
+        child_type = CHILDREN[(parent_type, field)]
+        limit = checked_first(first)
+        after_pk = None
+        if after is not None:
+            _, after_pk = decode_cursor(after)
+        requested = requested_connection(info, child_type)
+        key = ChildKey(parent.pk, limit, after_pk, requested.fields)
+        return await self._children_loader(child_type).load(key)
+
+    def _children_loader(self, child_type: str) -> DataLoader[ChildKey, Connection[Any]]:
+        loader = self._children.get(child_type)
+        if loader is None:
+            spec = SPECS[child_type]
+
+            async def load(keys: list[ChildKey]) -> list[Connection[Any]]:
+                groups: dict[Hashable, list[ChildKey]] = defaultdict(list)
+                for key in keys:
+                    groups[(key.first, key.after, key.fields)].append(key)
+                pages: dict[ChildKey, Connection[Any]] = {}
+                for group in groups.values():
+                    pages.update(await self._fetch_children(spec, group))
+                return [pages[key] for key in keys]
+
+            loader = DataLoader(load_fn=load)
+            self._children[child_type] = loader
+        return loader
+
+    async def _fetch_children(
+        self, spec: RecordSpec, keys: list[ChildKey]
+    ) -> dict[ChildKey, Connection[Any]]:
+        sample = keys[0]
+        decisions = self.context.decisions
+        rows_allowed = decisions.rows(spec.resource, Action.READ)
+        if rows_allowed.is_never:
+            return {key: _connection([], [], False, 0) for key in keys}
+        plan = plan_columns(spec, sample.fields, decisions)
+        link = spec.table.c.customer_id
+        after = sample.after if sample.after is not None else 0
+        position = func.sum((spec.table.c.id > after).cast(Integer)).over(
+            partition_by=link, order_by=spec.table.c.id
+        )
+        inner = (
+            select(
+                *plan.columns,
+                link.label("_parent"),
+                position.label("_position"),
+                func.count().over(partition_by=link).label("_total"),
+            )
+            .select_from(spec.from_clause())
+            .where(
+                link.in_(sorted({key.parent_pk for key in keys})),
+                rows_allowed.sql(spec.scope_columns()),
+                *spec.live(),
+            )
+            .subquery()
+        )
+        statement = (
+            select(inner)
+            .where(inner.c._pk > after, inner.c._position <= sample.first + 1)
+            .order_by(inner.c._parent, inner.c._pk)
+        )
+        rows = (await self.context.db.execute(statement)).all()
+        by_parent: dict[int, list[Any]] = defaultdict(list)
+        totals: dict[int, int] = {}
+        for row in rows:
+            by_parent[row._mapping["_parent"]].append(row)
+            totals[row._mapping["_parent"]] = row._mapping["_total"]
+        result: dict[ChildKey, Connection[Any]] = {}
+        for key in keys:
+            parent_rows = by_parent.get(key.parent_pk, [])
+            has_next = len(parent_rows) > key.first
+            parent_rows = parent_rows[: key.first]
+            objects = self._materialise(spec, plan, parent_rows)
+            cursors = [encode_cursor(None, row._mapping["_pk"]) for row in parent_rows]
+            result[key] = _connection(objects, cursors, has_next, totals.get(key.parent_pk, 0))
+        return result
+
+    # -- shared ---------------------------------------------------------------------------------
+
+    def _materialise(self, spec: RecordSpec, plan: Any, rows: Sequence[Any]) -> list[Any]:
+        objects, withheld = Materialiser(plan, self.context.cipher).build(rows)
+        for name in withheld:
+            self.context.deny(f"{spec.type_name}.{name}")
+        if objects:
+            self.context.reads.note(
+                spec.resource.value, (obj.pk for obj in objects), plan.returned_fields
+            )
+        return objects
+
+
+def _connection(
+    objects: list[Any], cursors: list[str], has_next: bool, total: int | None
+) -> Connection[Any]:
+    return Connection(
+        edges=[Edge(cursor=c, node=o) for c, o in zip(cursors, objects, strict=True)],
+        nodes=objects,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None),
+        total_count=total,
+    )
+
+
+def require_int_pk(raw: str, argument: str = "id") -> int:
+    if not raw.isdigit():
+        raise BadUserInputError("malformed id", argument=argument)
+    return int(raw)

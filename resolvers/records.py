@@ -1,0 +1,251 @@
+"""How each GraphQL type is read from its table: fields, columns, scope facts and conversions.
+
+One `RecordSpec` per type is the single description every read path uses — root lists, nested
+connections, `node(id)` and related objects — so a field cannot be guarded on one path and
+forgotten on another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, FromClause, Table, literal, null
+
+from db.models import Contact, Customer, Department, Opportunity, Ticket, User
+from policy.predicates import ScopeColumns
+from policy.vocabulary import Resource
+from schema import contact as contact_schema
+from schema import customer as customer_schema
+from schema import opportunity as opportunity_schema
+from schema import ticket as ticket_schema
+from schema import user as user_schema
+from schema.enums import (
+    CustomerKind,
+    CustomerLevel,
+    OpportunityStage,
+    TicketPriority,
+    TicketStatus,
+)
+
+CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]  # declarative tables are Tables
+CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
+OPPORTUNITIES: Table = Opportunity.__table__  # type: ignore[assignment]
+TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
+USERS: Table = User.__table__  # type: ignore[assignment]
+DEPARTMENTS: Table = Department.__table__  # type: ignore[assignment]
+
+
+def _enum(kind: type[Enum]) -> Callable[[Any], Any]:
+    members = {m.value: m for m in kind}
+    return lambda value: None if value is None else members[value]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One GraphQL field: its policy name, its attribute, and where its value comes from."""
+
+    name: str
+    attr: str
+    column: str | None = None  # None for relations: their value comes from a loader
+    convert: Callable[[Any], Any] | None = None
+    encrypted_as: str | None = None  # FieldCipher label of an encrypted column
+    target: str | None = None  # type name of a related record or connection
+    foreign_key: str | None = None  # attribute holding a related record's id
+    children_of: str | None = None  # for connections: the child spec's link column
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    type_name: str
+    resource: Resource
+    table: Table
+    build: type
+    fields: Mapping[str, FieldSpec]
+    private: Mapping[str, str]  # attribute → column, always fetched
+    # tables the scope facts come from, and how they join to `table`
+    scope_columns: Callable[[], ScopeColumns]
+    joins_customer: bool = False
+    has_archive: bool = True
+    relations: Mapping[str, FieldSpec] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "relations",
+            {name: f for name, f in self.fields.items() if f.column is None},
+        )
+
+    def from_clause(self) -> FromClause:
+        if self.joins_customer:
+            return self.table.join(CUSTOMERS, CUSTOMERS.c.id == self.table.c.customer_id)
+        return self.table
+
+    def live(self) -> list[ColumnElement[bool]]:
+        """Soft-deleted rows, and children of archived customers, are not there for readers."""
+        clauses: list[ColumnElement[bool]] = []
+        if self.has_archive:
+            clauses.append(self.table.c.archived_at.is_(None))
+        if self.joins_customer:
+            clauses.append(CUSTOMERS.c.archived_at.is_(None))
+        return clauses
+
+
+def _customer_facts() -> ScopeColumns:
+    return ScopeColumns(CUSTOMERS.c.owner_id, CUSTOMERS.c.department_id, CUSTOMERS.c.id)
+
+
+def _user_facts() -> ScopeColumns:
+    return ScopeColumns(USERS.c.id, USERS.c.department_id, literal(None))
+
+
+def _department_facts() -> ScopeColumns:
+    return ScopeColumns(null(), DEPARTMENTS.c.id, literal(None))
+
+
+def _f(name: str, attr: str, column: str | None = None, **kw: Any) -> tuple[str, FieldSpec]:
+    return name, FieldSpec(name=name, attr=attr, column=column, **kw)
+
+
+CUSTOMER = RecordSpec(
+    type_name="Customer",
+    resource=Resource.CUSTOMER,
+    table=CUSTOMERS,
+    build=customer_schema.Customer,
+    fields=dict(
+        [
+            _f("name", "name", "name"),
+            _f("kind", "kind", "kind", convert=_enum(CustomerKind)),
+            _f("industry", "industry", "industry"),
+            _f("region", "region", "region"),
+            _f("level", "level", "level", convert=_enum(CustomerLevel)),
+            _f("source", "source", "source"),
+            _f("tags", "tags", "tags"),
+            _f("creditCode", "credit_code", "credit_code"),
+            _f("phone", "phone", "phone_enc", encrypted_as="customer.phone"),
+            _f("email", "email", "email"),
+            _f("idNumber", "id_number", "id_number_enc", encrypted_as="customer.id_number"),
+            _f("address", "address", "address"),
+            _f("totalSpend", "total_spend", "total_spend"),
+            _f("createdAt", "created_at", "created_at"),
+            _f("updatedAt", "updated_at", "updated_at"),
+            _f("lastInteractionAt", "last_interaction_at", "last_interaction_at"),
+            _f("owner", "owner", target="User", foreign_key="owner_id"),
+            _f("department", "department", target="Department", foreign_key="department_id"),
+            _f("contacts", "contacts", target="Contact"),
+            _f("opportunities", "opportunities", target="Opportunity"),
+            _f("tickets", "tickets", target="Ticket"),
+        ]
+    ),
+    private={"pk": "id", "owner_id": "owner_id", "department_id": "department_id"},
+    scope_columns=_customer_facts,
+)
+
+CONTACT = RecordSpec(
+    type_name="Contact",
+    resource=Resource.CONTACT,
+    table=CONTACTS,
+    build=contact_schema.Contact,
+    fields=dict(
+        [
+            _f("name", "name", "name"),
+            _f("title", "title", "title"),
+            _f("phone", "phone", "phone_enc", encrypted_as="contact.phone"),
+            _f("email", "email", "email"),
+            _f("isDecisionMaker", "is_decision_maker", "is_decision_maker"),
+            _f("customer", "customer", target="Customer", foreign_key="customer_id"),
+        ]
+    ),
+    private={"pk": "id", "customer_id": "customer_id"},
+    scope_columns=_customer_facts,
+    joins_customer=True,
+)
+
+OPPORTUNITY = RecordSpec(
+    type_name="Opportunity",
+    resource=Resource.OPPORTUNITY,
+    table=OPPORTUNITIES,
+    build=opportunity_schema.Opportunity,
+    fields=dict(
+        [
+            _f("name", "name", "name"),
+            _f("stage", "stage", "stage", convert=_enum(OpportunityStage)),
+            _f("amount", "amount", "amount"),
+            _f("expectedCloseDate", "expected_close_date", "expected_close_date"),
+            _f("customer", "customer", target="Customer", foreign_key="customer_id"),
+            _f("owner", "owner", target="User", foreign_key="owner_id"),
+        ]
+    ),
+    private={"pk": "id", "customer_id": "customer_id", "owner_id": "owner_id"},
+    scope_columns=_customer_facts,
+    joins_customer=True,
+)
+
+TICKET = RecordSpec(
+    type_name="Ticket",
+    resource=Resource.TICKET,
+    table=TICKETS,
+    build=ticket_schema.Ticket,
+    fields=dict(
+        [
+            _f("title", "title", "title"),
+            _f("status", "status", "status", convert=_enum(TicketStatus)),
+            _f("priority", "priority", "priority", convert=_enum(TicketPriority)),
+            _f("openedAt", "opened_at", "opened_at"),
+            _f("resolvedAt", "resolved_at", "resolved_at"),
+            _f("satisfaction", "satisfaction", "satisfaction"),
+            _f("customer", "customer", target="Customer", foreign_key="customer_id"),
+            _f("assignee", "assignee", target="User", foreign_key="assignee_id"),
+        ]
+    ),
+    private={"pk": "id", "customer_id": "customer_id", "assignee_id": "assignee_id"},
+    scope_columns=_customer_facts,
+    joins_customer=True,
+)
+
+USER = RecordSpec(
+    type_name="User",
+    resource=Resource.USER,
+    table=USERS,
+    build=user_schema.User,
+    fields=dict(
+        [
+            _f("username", "username", "username"),
+            _f("displayName", "display_name", "display_name"),
+            _f("active", "active", "is_active"),
+            _f("department", "department", target="Department", foreign_key="department_id"),
+        ]
+    ),
+    private={"pk": "id", "department_id": "department_id"},
+    scope_columns=_user_facts,
+    has_archive=False,
+)
+
+DEPARTMENT = RecordSpec(
+    type_name="Department",
+    resource=Resource.DEPARTMENT,
+    table=DEPARTMENTS,
+    build=user_schema.Department,
+    fields=dict(
+        [
+            _f("name", "name", "name"),
+            _f("parent", "parent", target="Department", foreign_key="parent_id"),
+        ]
+    ),
+    private={"pk": "id", "parent_id": "parent_id"},
+    scope_columns=_department_facts,
+    has_archive=False,
+)
+
+SPECS: dict[str, RecordSpec] = {
+    spec.type_name: spec for spec in (CUSTOMER, CONTACT, OPPORTUNITY, TICKET, USER, DEPARTMENT)
+}
+
+# connection fields of a parent type: field name → (child type, link column on the child)
+CHILDREN: dict[tuple[str, str], str] = {
+    ("Customer", "contacts"): "Contact",
+    ("Customer", "opportunities"): "Opportunity",
+    ("Customer", "tickets"): "Ticket",
+}

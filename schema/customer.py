@@ -1,0 +1,69 @@
+"""The customer, root of the 360° view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from schema.enums import CustomerKind, CustomerLevel
+from schema.node import Connection, Node
+from schema.user import Department, User
+
+if TYPE_CHECKING:
+    from schema.contact import Contact
+    from schema.opportunity import Opportunity
+    from schema.ticket import Ticket
+
+
+@strawberry.type(description="A company or person we sell to. Any field may be null by policy.")
+class Customer(Node):
+    id: strawberry.ID
+    name: str | None = None
+    kind: CustomerKind | None = None
+    industry: str | None = None
+    region: str | None = strawberry.field(default=None, description="Canonical region name.")
+    level: CustomerLevel | None = None
+    source: str | None = strawberry.field(default=None, description="Acquisition channel.")
+    tags: list[str] | None = None
+    credit_code: str | None = strawberry.field(default=None, description="统一社会信用代码.")
+    phone: str | None = strawberry.field(default=None, description="Sensitive; E.164.")
+    email: str | None = None
+    id_number: str | None = strawberry.field(default=None, description="Sensitive.")
+    address: str | None = None
+    total_spend: Decimal | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_interaction_at: datetime | None = None
+    pk: strawberry.Private[int] = 0
+    owner_id: strawberry.Private[int | None] = None
+    department_id: strawberry.Private[int | None] = None
+    withheld: strawberry.Private[frozenset[str]] = frozenset()
+
+    @strawberry.field
+    async def owner(self, info: strawberry.Info) -> User | None:
+        return await info.context.reader.related(info, self, "owner", self.owner_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def department(self, info: strawberry.Info) -> Department | None:
+        return await info.context.reader.related(info, self, "department", self.department_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def contacts(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[Annotated[Contact, strawberry.lazy("schema.contact")]] | None:
+        return await info.context.reader.children(info, self, "contacts", first, after)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def opportunities(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[Annotated[Opportunity, strawberry.lazy("schema.opportunity")]] | None:
+        return await info.context.reader.children(info, self, "opportunities", first, after)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def tickets(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[Annotated[Ticket, strawberry.lazy("schema.ticket")]] | None:
+        return await info.context.reader.children(info, self, "tickets", first, after)  # type: ignore[no-any-return]

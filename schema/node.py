@@ -1,0 +1,56 @@
+"""The Relay `Node` interface, global ids and generic connections."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Generic, TypeVar
+
+import strawberry
+
+NodeType = TypeVar("NodeType")
+
+
+class InvalidGlobalIdError(ValueError):
+    """The id is not one this API issued."""
+
+
+def to_global_id(type_name: str, pk: int | str) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+def from_global_id(global_id: str) -> tuple[str, str]:
+    """(type name, primary key) of an id made by `to_global_id`."""
+    try:
+        raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidGlobalIdError(global_id) from exc
+    type_name, sep, pk = raw.partition(":")
+    if not sep or not type_name or not pk:
+        raise InvalidGlobalIdError(global_id)
+    return type_name, pk
+
+
+@strawberry.interface(description="An object with a global id; `node(id)` fetches any of them.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None = None
+
+
+@strawberry.type
+class Edge(Generic[NodeType]):
+    cursor: str
+    node: NodeType
+
+
+@strawberry.type(description="A page of results, Relay style; `totalCount` counts every page.")
+class Connection(Generic[NodeType]):
+    edges: list[Edge[NodeType]]
+    nodes: list[NodeType]
+    page_info: PageInfo
+    total_count: int | None = None
