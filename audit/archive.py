@@ -154,18 +154,27 @@ async def archive_before(
     path = directory / f"audit-before-{before:%Y-%m}-from-{start_seq + 1}.jsonl"
     partial = path.with_suffix(".jsonl.partial")
     expected_seq, expected_prev, written = start_seq + 1, start_hash, 0
-    statement = (select(*old.c).where(old.c.at < cut).order_by(old.c.seq)).execution_options(
-        yield_per=ARCHIVE_BATCH
-    )
     with partial.open("w", encoding="utf-8") as out:
-        result = await session.stream(statement)
-        async for row in result:
-            if row.seq != expected_seq or row.prev_hash != expected_prev:
-                raise ArchiveError(f"chain broken at seq {expected_seq}: run `audit verify`")
-            if event_hash(row._mapping) != row.hash:
-                raise ArchiveError(f"seq {row.seq} was altered: run `audit verify`")
-            out.write(json.dumps(event_document(row), ensure_ascii=False) + "\n")
-            expected_prev, expected_seq, written = row.hash, row.seq + 1, written + 1
+        # keyset batches rather than a server-side cursor: an open portal would pin the
+        # partitions that are dropped below until the transaction ends
+        while True:
+            batch = (
+                await session.execute(
+                    select(*old.c)
+                    .where(old.c.at < cut, old.c.seq >= expected_seq)
+                    .order_by(old.c.seq)
+                    .limit(ARCHIVE_BATCH)
+                )
+            ).all()
+            for row in batch:
+                if row.seq != expected_seq or row.prev_hash != expected_prev:
+                    raise ArchiveError(f"chain broken at seq {expected_seq}: run `audit verify`")
+                if event_hash(row._mapping) != row.hash:
+                    raise ArchiveError(f"seq {row.seq} was altered: run `audit verify`")
+                out.write(json.dumps(event_document(row), ensure_ascii=False) + "\n")
+                expected_prev, expected_seq, written = row.hash, row.seq + 1, written + 1
+            if len(batch) < ARCHIVE_BATCH:
+                break
         last_seq = expected_seq - 1
         trailer = {
             "before": f"{before:%Y-%m}",

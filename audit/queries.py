@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Row, Select, func, select
-from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.canonical import format_at
@@ -74,7 +73,7 @@ class AuditFilter:
             clauses.append(AuditEvent.resource_type == self.resource_type)
         if self.resource_id is not None:
             # containment, not ANY(): only @> can use the GIN index on resource_ids
-            clauses.append(AuditEvent.resource_ids.contains(array([str(self.resource_id)])))
+            clauses.append(AuditEvent.resource_ids.contains([str(self.resource_id)]))
         if self.from_ is not None:
             clauses.append(AuditEvent.at >= self.from_)
         if self.to is not None:
@@ -155,24 +154,33 @@ async def stream_events(
     must stay open (and in its transaction) until the iterator is exhausted.
     """
     export_format = ExportFormat(fmt)
-    statement = _filtered(filter).order_by(AuditEvent.seq).execution_options(yield_per=STREAM_BATCH)
+    # plain rows, not ORM objects: nothing accumulates in the caller's identity map
+    statement = (
+        select(*AuditEvent.__table__.c)
+        .where(*filter.clauses())
+        .order_by(AuditEvent.seq)
+        .execution_options(yield_per=STREAM_BATCH)
+    )
     if export_format is ExportFormat.CSV:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(EXPORT_COLUMNS)
         yield buffer.getvalue().encode("utf-8")
     result = await session.stream(statement)
-    async for partition in result.partitions():
-        if export_format is ExportFormat.CSV:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\r\n")
-            for event in partition:
-                document = event_document(event)
-                writer.writerow([_csv_cell(document[column]) for column in EXPORT_COLUMNS])
-            yield buffer.getvalue().encode("utf-8")
-        else:
-            lines = [
-                json.dumps(event_document(event), ensure_ascii=False, separators=(",", ":"))
-                for event in partition
-            ]
-            yield ("\n".join(lines) + "\n").encode("utf-8")
+    try:
+        async for partition in result.partitions():
+            if export_format is ExportFormat.CSV:
+                buffer = io.StringIO()
+                writer = csv.writer(buffer, lineterminator="\r\n")
+                for event in partition:
+                    document = event_document(event)
+                    writer.writerow([_csv_cell(document[column]) for column in EXPORT_COLUMNS])
+                yield buffer.getvalue().encode("utf-8")
+            else:
+                lines = [
+                    json.dumps(event_document(event), ensure_ascii=False, separators=(",", ":"))
+                    for event in partition
+                ]
+                yield ("\n".join(lines) + "\n").encode("utf-8")
+    finally:
+        await result.close()  # a consumer that stops early must not leave the cursor open

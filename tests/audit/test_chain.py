@@ -152,6 +152,8 @@ async def test_a_record_without_a_stable_encoding_is_refused_before_any_write(
         "TRUNCATE audit_events",
         "UPDATE {partition} SET actor = 'mallory'",
         "DELETE FROM {partition}",
+        "TRUNCATE {partition}",
+        "TRUNCATE audit_events_default",
     ],
 )
 async def test_the_application_cannot_update_or_delete_audit_rows(

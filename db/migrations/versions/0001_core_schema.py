@@ -583,6 +583,10 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
 """,
     r"""
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events_default
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
+""",
+    r"""
 CREATE TRIGGER audit_anchors_append_only BEFORE UPDATE OR DELETE ON audit_anchors
     FOR EACH ROW EXECUTE FUNCTION audit_events_refuse_change();
 """,
@@ -602,6 +606,10 @@ BEGIN
         'CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
         name, first_day::text || ' 00:00:00+00',
         (first_day + interval '1 month')::date::text || ' 00:00:00+00');
+    -- row triggers are cloned onto partitions, statement-level TRUNCATE triggers are not
+    EXECUTE format(
+        'CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %I '
+        'FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change()', name);
     RETURN name;
 EXCEPTION
     WHEN duplicate_table OR unique_violation THEN
