@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from passlib.context import CryptContext
-from passlib.exc import UnknownHashError
+from passlib.context import CryptContext  # type: ignore[import-untyped]  # passlib has no stubs
+from passlib.exc import UnknownHashError  # type: ignore[import-untyped]  # passlib has no stubs
 
 ARGON2_MEMORY_KIB = 19456
 ARGON2_TIME_COST = 2
@@ -31,7 +31,7 @@ _context = CryptContext(
 
 def hash_password(password: str) -> str:
     """Hash a password with the current parameters (a PHC string, `$argon2id$...`)."""
-    return _context.hash(password)
+    return str(_context.hash(password))
 
 
 def verify_password(password: str, stored: str) -> tuple[bool, str | None]:
@@ -42,15 +42,16 @@ def verify_password(password: str, stored: str) -> tuple[bool, str | None]:
     hash this context knows (corrupt row, disabled account marker) never matches.
     """
     try:
-        return _context.verify_and_update(password, stored)
+        ok, new_hash = _context.verify_and_update(password, stored)
     except (UnknownHashError, ValueError):
         return False, None
+    return bool(ok), None if new_hash is None else str(new_hash)
 
 
 @cache
 def _dummy_hash() -> str:
     # made once per process with the current parameters, so a miss costs what a hit costs
-    return _context.hash("dossier-dummy-password-for-unknown-users")
+    return str(_context.hash("dossier-dummy-password-for-unknown-users"))
 
 
 def burn_dummy_verification() -> None:
