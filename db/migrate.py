@@ -22,7 +22,8 @@ class DatabaseAheadError(RuntimeError):
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", async_url(url))
+    # configparser interpolates `%`: the embedded server's `?host=%2Ftmp…` must be escaped
+    config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
     return config
 
 
