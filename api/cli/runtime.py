@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -31,6 +32,9 @@ def database_url(settings: Settings, *, keep_running: bool = False) -> str:
     """
     if settings.database_url:
         return settings.database_url
+    # pgserver keeps its lock under the runtime dir and warns when XDG_RUNTIME_DIR is unset,
+    # as it is in containers and CI; the /tmp fallback it takes is fine for one machine
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", category=UserWarning)
     from db.embedded import start_embedded  # imported late: pgserver is heavy and not always used
 
     click.echo(f"starting embedded PostgreSQL in {settings.data_dir / 'pg'}", err=True)

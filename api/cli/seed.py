@@ -7,7 +7,14 @@ import time
 import click
 
 from api.cli.runtime import database_url, resolve_settings, run
-from api.seed import DEFAULT_CUSTOMERS, DatabaseNotEmptyError, DemoSummary, seed_demo
+from api.seed import (
+    DEFAULT_CUSTOMERS,
+    DEMO_PASSWORD,
+    DEMO_USERS,
+    DatabaseNotEmptyError,
+    DemoSummary,
+    seed_demo,
+)
 from api.settings import Settings
 from db.engine import create_engine
 from db.migrate import DatabaseAheadError, upgrade_to_head
@@ -28,9 +35,7 @@ def describe(summary: DemoSummary) -> str:
     return f"{summary.total_rows:,} rows: {rows}"
 
 
-def demo_logins(summary: DemoSummary | None = None) -> str:
-    from api.seed import DEMO_PASSWORD, DEMO_USERS
-
+def demo_logins() -> str:
     users = ", ".join(username for username, _, _ in DEMO_USERS)
     return f"demo logins: {users} (password {DEMO_PASSWORD!r}); partner: acme-partner"
 
@@ -60,4 +65,4 @@ def seed(demo: bool, customers: int | None, seed_value: int) -> None:
         raise click.ClickException(str(exc)) from exc
     elapsed = time.perf_counter() - started
     click.echo(f"seeded {describe(summary)} in {elapsed:.1f} s")
-    click.echo(demo_logins(summary))
+    click.echo(demo_logins())

@@ -1,6 +1,12 @@
 """The demo data set: the organisation of CONTRACT.md and generated customers, loaded by COPY."""
 
-from api.seed.demo import DEFAULT_CUSTOMERS, DatabaseNotEmptyError, DemoSummary, seed_demo
+from api.seed.demo import (
+    DEFAULT_CUSTOMERS,
+    DatabaseNotEmptyError,
+    DemoSummary,
+    database_is_empty,
+    seed_demo,
+)
 from api.seed.organisation import DEMO_PASSWORD, DEMO_USERS, DEPARTMENTS
 
 __all__ = [
@@ -10,5 +16,6 @@ __all__ = [
     "DEPARTMENTS",
     "DatabaseNotEmptyError",
     "DemoSummary",
+    "database_is_empty",
     "seed_demo",
 ]

@@ -147,9 +147,10 @@ class CustomerGenerator:
 
         is_person = rng.random() < 0.12
         english = not is_person and rng.random() < 0.1
+        industry: str | None
         if is_person:
             name, local = chinese_person(rng)
-            industry = rng.choice(v.TRADES)[2]
+            industry = None  # an individual is not filed under a trade
             domain = rng.choice(v.PERSONAL_MAIL_DOMAINS)
             email = f"{local}{rng.randrange(10, 9999)}@{domain}"
             code = None
@@ -176,6 +177,10 @@ class CustomerGenerator:
         lo, hi = SPEND_CENTS[level]
         spend = Decimal(rng.randrange(lo, hi + 1)) / 100
         tags = rng.sample(v.TAGS, rng.choice((0, 1, 1, 2, 3)))
+        if english:
+            tags.append(v.FOREIGN_TAG)
+        elif not is_person and rng.random() < 0.3:
+            tags.append(rng.choice(v.OWNERSHIP_TAGS))
         address = (
             f"{region.name}{city}{rng.choice(v.STREETS)}{rng.randrange(1, 2000)}号"
             if region.name != city

@@ -105,12 +105,27 @@ async def seed_demo(
     )
 
 
-async def _refuse_non_empty(connection: asyncpg.Connection) -> None:
-    occupied = [
+ORGANISATION_TABLES = ("departments", "users", "customers", "policy_rules")
+
+
+async def occupied_tables(connection: asyncpg.Connection) -> list[str]:
+    """Which of the organisation's tables already hold rows."""
+    return [
         table
-        for table in ("departments", "users", "customers", "policy_rules")
+        for table in ORGANISATION_TABLES
         if await connection.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})")  # noqa: S608  # fixed table names
     ]
+
+
+async def database_is_empty(engine: AsyncEngine) -> bool:
+    """True when no department, user, customer or policy exists yet: a first start."""
+    async with engine.connect() as sa_connection:
+        raw = await sa_connection.get_raw_connection()
+        return not await occupied_tables(raw.driver_connection)  # type: ignore[arg-type]  # asyncpg under the adapter
+
+
+async def _refuse_non_empty(connection: asyncpg.Connection) -> None:
+    occupied = await occupied_tables(connection)
     if occupied:
         raise DatabaseNotEmptyError(
             f"the database already holds data ({', '.join(occupied)}): the demo data set is "

@@ -43,36 +43,41 @@ REGIONS: tuple[Region, ...] = (
     Region("香港", (("香港", "810000"),), "other"),
 )
 
-# (trade word in a company name, industry) — the industry is what the customer is filed under
+# (trade word in a company name, slug for its domain, industry): industries, sources, tags and
+# regions are canonical values of validation/vocabularies.json (a test holds them to it)
 TRADES: tuple[tuple[str, str, str], ...] = (
     ("信息科技", "tech", "信息技术"),
     ("软件", "soft", "信息技术"),
-    ("网络科技", "net", "互联网"),
-    ("电子商务", "ecom", "互联网"),
+    ("网络科技", "net", "信息技术"),
+    ("电子商务", "ecom", "批发和零售业"),
     ("智能制造", "im", "制造业"),
     ("机械", "mach", "制造业"),
     ("精密仪器", "pi", "制造业"),
-    ("新材料", "nm", "化工"),
-    ("化工", "chem", "化工"),
-    ("生物医药", "bio", "医疗健康"),
-    ("医疗器械", "med", "医疗健康"),
-    ("物流", "logistics", "物流"),
-    ("供应链管理", "scm", "物流"),
-    ("商贸", "trade", "批发零售"),
-    ("连锁超市", "mart", "批发零售"),
-    ("食品", "food", "食品饮料"),
-    ("餐饮管理", "dining", "餐饮"),
+    ("新材料", "nm", "制造业"),
+    ("化工", "chem", "制造业"),
+    ("生物医药", "bio", "制造业"),
+    ("医院管理", "health", "医疗卫生"),
+    ("健康管理", "care", "医疗卫生"),
+    ("物流", "logistics", "交通运输和物流"),
+    ("供应链管理", "scm", "交通运输和物流"),
+    ("商贸", "trade", "批发和零售业"),
+    ("连锁超市", "mart", "批发和零售业"),
+    ("食品", "food", "制造业"),
+    ("餐饮管理", "dining", "住宿和餐饮业"),
+    ("酒店管理", "hotel", "住宿和餐饮业"),
     ("教育咨询", "edu", "教育"),
-    ("文化传媒", "media", "文化传媒"),
-    ("建筑工程", "build", "建筑"),
-    ("房地产开发", "estate", "房地产"),
-    ("新能源", "energy", "能源"),
-    ("电力设备", "power", "能源"),
-    ("汽车零部件", "auto", "汽车"),
-    ("投资管理", "invest", "金融"),
-    ("融资租赁", "lease", "金融"),
-    ("环保科技", "eco", "环保"),
-    ("农业发展", "agri", "农业"),
+    ("文化传媒", "media", "文化体育和娱乐业"),
+    ("建筑工程", "build", "建筑业"),
+    ("房地产开发", "estate", "房地产业"),
+    ("新能源", "energy", "能源与公用事业"),
+    ("电力设备", "power", "制造业"),
+    ("汽车零部件", "auto", "制造业"),
+    ("投资管理", "invest", "金融业"),
+    ("融资租赁", "lease", "金融业"),
+    ("管理咨询", "consult", "租赁和商务服务业"),
+    ("检测技术", "testing", "科学研究和技术服务业"),
+    ("环保科技", "eco", "水利环境和公共设施"),
+    ("农业发展", "agri", "农林牧渔业"),
 )
 
 # two-syllable trade names (字号) are built from these, pinyin beside each character
@@ -98,9 +103,10 @@ EN_COMPANY_WORDS = (
     "Falcon", "Keystone", "Maple", "Nova", "Oakridge", "Riverstone", "Sapphire",
 )  # fmt: skip
 EN_COMPANY_KINDS = (
-    ("Technologies", "信息技术"), ("Software", "信息技术"), ("Logistics", "物流"),
-    ("Trading", "批发零售"), ("Foods", "食品饮料"), ("Pharma", "医疗健康"),
-    ("Capital", "金融"), ("Energy", "能源"), ("Industries", "制造业"), ("Media", "文化传媒"),
+    ("Technologies", "信息技术"), ("Software", "信息技术"), ("Logistics", "交通运输和物流"),
+    ("Trading", "批发和零售业"), ("Foods", "制造业"), ("Healthcare", "医疗卫生"),
+    ("Capital", "金融业"), ("Energy", "能源与公用事业"), ("Industries", "制造业"),
+    ("Media", "文化体育和娱乐业"),
 )  # fmt: skip
 EN_COMPANY_FORMS = ("Ltd.", "Co., Ltd.", "Inc.", "Group", "Holdings Ltd.", "(China) Co., Ltd.")
 
@@ -147,13 +153,19 @@ STREETS = (
     "世纪大道", "滨江大道", "学院路", "高新路", "东方路", "南京路", "淮海路", "复兴路",
 )  # fmt: skip
 
-SOURCES = ("官网", "展会", "客户转介绍", "电话营销", "合作伙伴", "搜索广告", "社交媒体", "招投标")
-SOURCE_WEIGHTS = (18, 12, 20, 15, 10, 12, 8, 5)
+SOURCES = (
+    "官网", "展会", "转介绍", "电话营销", "合作伙伴", "广告", "社交媒体", "招投标", "线下活动",
+    "老客户",
+)  # fmt: skip
+SOURCE_WEIGHTS = (18, 12, 20, 15, 10, 10, 6, 4, 3, 2)
 
 TAGS = (
-    "重点客户", "VIP", "续约", "新客户", "高潜力", "海外业务", "政府采购", "价格敏感",
-    "需回访", "战略合作", "上市公司", "流失风险",
+    "重点客户", "新客户", "续约", "流失风险", "高潜力", "价格敏感", "决策者已接触", "上市公司",
+    "中小企业", "海外客户", "政府客户",
 )  # fmt: skip
+# at most one ownership tag per company; English-named companies are foreign-invested
+OWNERSHIP_TAGS = ("民营企业", "国有企业")
+FOREIGN_TAG = "外资企业"
 
 CONTACT_TITLES_CN = (
     "总经理", "副总经理", "采购经理", "采购专员", "技术总监", "IT经理", "财务经理",
