@@ -66,7 +66,7 @@ def normalise_fields(
                     key,
                     Rule.UNKNOWN_FIELD,
                     "is not a field of this record",
-                    [name for name, score, _ in close if score >= 60],
+                    [name for name, score, _ in close if score >= 75],
                 )
             )
             continue

@@ -59,7 +59,12 @@ def normalise_phone(value: Any, *, field: str = "phone", region: str = DEFAULT_R
         raise FieldError(field, Rule.FORMAT, _POSSIBLE_REASONS.get(possible, "is not possible"))
     if not phonenumbers.is_valid_number(number):
         where = phonenumbers.region_code_for_number(number) or f"+{number.country_code}"
-        raise FieldError(field, Rule.FORMAT, f"is not a valid number for region {where}")
+        national = str(number.national_number)
+        hint = ""
+        if number.country_code == 86 and national.startswith("1") and len(national) != 11:
+            # 1xx… that is no Beijing landline (010) is a mobile typed with a digit too few/many
+            hint = f": a mobile number has 11 digits, this one {len(national)}"
+        raise FieldError(field, Rule.FORMAT, f"is not a valid number for region {where}{hint}")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
