@@ -12,17 +12,18 @@ sequence numbers stay gapless and the chain can never fork.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import DateTime, Text, TextClause, Uuid, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.canonical import CanonicalEncodingError, event_hash, normalise_changes
 from audit.events import AuditRecord
 from audit.partitions import ensure_partition_for
-from db.models.audit import AuditChainHead, AuditEvent
 
 # client-supplied text is cut to the column width rather than refused: a long User-Agent
 # header must not make every read of that client fail closed
@@ -33,6 +34,57 @@ _LIMITED = {"actor": 300, "actor_kind": 20, "action": 40, "resource_type": 60, "
 _LOCK_HEAD = text(
     "SELECT seq, hash, at, clock_timestamp() AS now FROM audit_chain_head WHERE id = 1 FOR UPDATE"
 )
+
+
+_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "actor_kind",
+    "token_id",
+    "action",
+    "resource_type",
+    "resource_ids",
+    "fields",
+    "changes",
+    "operation",
+    "query_hash",
+    "ip",
+    "user_agent",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+_TYPES: dict[str, Any] = {
+    "at": DateTime(timezone=True),
+    "token_id": Uuid(),
+    "resource_ids": ARRAY(Text),
+    "fields": ARRAY(Text),
+    "changes": JSONB(none_as_null=True),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_statement(count: int) -> TextClause:
+    """INSERT of `count` events and the head move, as one statement.
+
+    Textual and cached per batch size: compiling the equivalent insert().values(rows).cte()
+    took 1 ms per append (measured), about a third of an append, all of it under the lock.
+    """
+    values = ", ".join(
+        "(" + ", ".join(f":{column}_{index}" for column in _COLUMNS) + ")" for index in range(count)
+    )
+    statement = text(
+        f"WITH inserted AS (INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES {values}) "  # noqa: S608  # column names are constants, values are bound
+        "UPDATE audit_chain_head SET seq = :head_seq, hash = :head_hash, at = :head_at "
+        "WHERE id = 1"
+    )
+    binds = [
+        bindparam(f"{column}_{index}", type_=type_)
+        for index in range(count)
+        for column, type_ in _TYPES.items()
+    ]
+    return statement.bindparams(*binds, bindparam("head_at", type_=DateTime(timezone=True)))
 
 
 class AuditWriteError(RuntimeError):
@@ -126,13 +178,9 @@ async def _append(
             seq += 1
             row["seq"], row["at"], row["prev_hash"] = seq, stamp, prev_hash
             row["hash"] = prev_hash = event_hash(row)
-        inserted = insert(AuditEvent.__table__).values(rows).cte("inserted")
-        move_head = (
-            update(AuditChainHead.__table__)
-            .where(AuditChainHead.__table__.c.id == 1)
-            .values(seq=seq, hash=prev_hash, at=stamp)
-            .add_cte(inserted)
-        )
-        await session.execute(move_head)
+        parameters: dict[str, Any] = {"head_seq": seq, "head_hash": prev_hash, "head_at": stamp}
+        for index, row in enumerate(rows):
+            parameters.update({f"{column}_{index}": row[column] for column in _COLUMNS})
+        await session.execute(_insert_statement(len(rows)), parameters)
     except SQLAlchemyError as error:
         raise AuditWriteError(f"audit events could not be written: {error}") from error
