@@ -28,6 +28,7 @@ from policy.predicates import (
     all_of,
     any_of,
     but_not,
+    implies,
 )
 from policy.principal import Principal
 from policy.store import WILDCARDS, PolicySnapshot
@@ -102,7 +103,8 @@ class AccessDecisions:
         return self._fields[key]
 
     def _compute_field(self, resource: Resource, name: str, action: Action) -> Predicate:
-        if self.rows(resource, action).is_never:
+        rows = self.rows(resource, action)
+        if rows.is_never:
             return NEVER
         obj = f"{resource.value}.{name}"
         by_name = self.principal.is_partner or is_sensitive(resource, name)
@@ -110,6 +112,10 @@ class AccessDecisions:
         if allowed.is_never and not by_name and not self._names_field(obj, action):
             allowed = ALWAYS  # no rule names the field: the resource's rule decides
         denied = self._scopes(obj, action, Effect.DENY, by_name=False)
+        if implies(rows, allowed):
+            allowed = ALWAYS  # the field rule reaches every visible row: no per-row mask
+        if not denied.is_never and not denied.is_always and not _overlaps(rows, denied):
+            denied = NEVER
         return but_not(allowed, denied)
 
     def _names_field(self, obj: str, action: Action) -> bool:
@@ -140,6 +146,13 @@ class AccessDecisions:
         if scope is Scope.DEPARTMENT:
             return InDepartments(frozenset({department}))
         return InDepartments(self.snapshot.departments.subtree(department))
+
+
+def _overlaps(rows: Predicate, denied: Predicate) -> bool:
+    """Conservatively True; False only when the deny provably misses every visible row."""
+    if isinstance(rows, InDepartments) and isinstance(denied, InDepartments):
+        return bool(rows.department_ids & denied.department_ids)
+    return True
 
 
 class DecisionCache:

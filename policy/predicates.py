@@ -181,3 +181,26 @@ def but_not(allowed: Predicate, denied: Predicate) -> Predicate:
     if denied.is_always:
         return NEVER
     return all_of([allowed, Not(denied)])
+
+
+def implies(p: Predicate, q: Predicate) -> bool:
+    """Whether every row satisfying `p` satisfies `q`; conservative (False when unsure).
+
+    Used to see that a field rule is no narrower than the rows already visible — a sales rep's
+    phone rule (OWN) on her OWN rows — so the field needs no per-row mask.
+    """
+    if q.is_always or p.is_never or p == q:
+        return True
+    if isinstance(p, AllOf):
+        return any(implies(part, q) for part in p.parts)
+    if isinstance(p, AnyOf):
+        return all(implies(part, q) for part in p.parts)
+    if isinstance(q, AllOf):
+        return all(implies(p, part) for part in q.parts)
+    if isinstance(q, AnyOf):
+        return any(implies(p, part) for part in q.parts)
+    if isinstance(p, InDepartments) and isinstance(q, InDepartments):
+        return p.department_ids <= q.department_ids
+    if isinstance(p, AmongCustomers) and isinstance(q, AmongCustomers):
+        return p.customer_ids <= q.customer_ids
+    return False
