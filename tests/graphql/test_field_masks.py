@@ -133,7 +133,8 @@ async def test_filtering_or_ordering_on_a_field_not_readable_everywhere_is_refus
 async def test_finance_may_order_by_total_spend(gql: GraphQLClient) -> None:
     body = await gql.query(
         "dave",
-        "{ customers(first: 10, orderBy: {field: TOTAL_SPEND, direction: DESC}) { nodes { totalSpend } } }",
+        "{ customers(first: 10, orderBy: {field: TOTAL_SPEND, direction: DESC})"
+        " { nodes { totalSpend } } }",
     )
     values = [float(n["totalSpend"]) for n in body["data"]["customers"]["nodes"]]
     assert values == sorted(values, reverse=True)
@@ -142,7 +143,8 @@ async def test_finance_may_order_by_total_spend(gql: GraphQLClient) -> None:
 async def test_me_lists_permissions_from_the_same_decisions(gql: GraphQLClient) -> None:
     body = await gql.query(
         "bob",
-        "{ me { user { username } roles { role department { name } } permissions { type field read write readScope } } }",
+        "{ me { user { username } roles { role department { name } }"
+        " permissions { type field read write readScope } } }",
     )
     me = body["data"]["me"]
     assert me["user"]["username"] == "bob"

@@ -73,10 +73,8 @@ async def test_partner_cannot_reach_an_unshared_customer_by_id(
     shared = await shared_ids(demo_engine)
     token = await partner_token(demo_engine, shared, ["customers:read"])
     other = (await oracle.rows(demo_engine, "SELECT max(id) AS id FROM customers"))[0].id
-    query = '{ customer(id: "%s") { name } node(id: "%s") { id } }' % (
-        to_global_id("Customer", other),
-        to_global_id("Customer", other),
-    )
+    other_id = to_global_id("Customer", other)
+    query = f'{{ customer(id: "{other_id}") {{ name }} node(id: "{other_id}") {{ id }} }}'
     body = await as_partner(gql, token, query)
     assert body["data"] == {"customer": None, "node": None}
 
