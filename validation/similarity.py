@@ -31,6 +31,7 @@ _LEGAL_FORMS_ZH = (
     "控股集团",
     "集团公司",
     "集团",
+    "控股",
     "总公司",
     "公司",
 )
@@ -43,10 +44,20 @@ _NOT_WORD = re.compile(r"[\W_]+")
 _PLACE_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市")
 
 
+# cities that often lead a company name (provincial capitals, 计划单列市, large prefectures);
+# only used to strip a prefix for comparison, never to infer the region
+_CITIES = (
+    "石家庄", "太原", "呼和浩特", "沈阳", "大连", "长春", "哈尔滨", "南京", "苏州", "无锡",
+    "常州", "杭州", "宁波", "温州", "合肥", "芜湖", "福州", "厦门", "南昌", "济南", "青岛",
+    "烟台", "郑州", "武汉", "长沙", "广州", "深圳", "东莞", "佛山", "珠海", "南宁", "海口",
+    "成都", "贵阳", "昆明", "拉萨", "西安", "兰州", "西宁", "银川", "乌鲁木齐", "唐山", "保定",
+)  # fmt: skip
+
+
 @cache
 def _place_names() -> tuple[str, ...]:
-    """Province-level names that companies prefix or bracket, longest first."""
-    names: set[str] = set()
+    """Province-level and big-city names that companies prefix, longest first."""
+    names: set[str] = set(_CITIES)
     for term in default_vocabularies()[VocabularyName.REGION].terms:
         for spelling in term.spellings():
             if len(spelling) >= 2 and not spelling.isascii():
