@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from validation.amounts import normalise_amount
@@ -108,7 +109,7 @@ def customer_fields(vocabularies: Vocabularies) -> tuple[FieldSpec, ...]:
         collector = ErrorCollector()
         found: dict[str, None] = {}
         for item in text_list(value, field):
-            canonical = collector.run(lambda item=item: vocabularies.tag.canonical(item))
+            canonical = collector.run(partial(vocabularies.tag.canonical, item))
             if canonical is not None:
                 found.setdefault(canonical, None)
         if len(found) > MAX_TAGS:

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial as bind
 from typing import Any, TypeVar
 
 from rapidfuzz import fuzz, process
@@ -78,9 +79,7 @@ def normalise_fields(
                 errors.add(FieldError(spec.name, Rule.REQUIRED, "must not be blank"))
             values[spec.attribute] = None
             continue
-        values[spec.attribute] = errors.run(
-            lambda spec=spec, raw=raw: spec.normalise(raw, spec.name)
-        )
+        values[spec.attribute] = errors.run(bind(spec.normalise, raw, spec.name))
     if not partial:
         for spec in specs:
             if spec.attribute in values:

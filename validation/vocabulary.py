@@ -158,7 +158,7 @@ class Vocabularies:
             name: Vocabulary.of(name, [*self[name].terms, *additions.get(name, ())])
             for name in VocabularyName
         }
-        return Vocabularies(**{name.value: built[name] for name in VocabularyName}, version=version)
+        return _assemble(built, version)
 
 
 @cache
@@ -171,7 +171,17 @@ def default_vocabularies() -> Vocabularies:
         )
         for name in VocabularyName
     }
-    return Vocabularies(**{name.value: built[name] for name in VocabularyName})
+    return _assemble(built, (0, 0))
+
+
+def _assemble(built: Mapping[VocabularyName, Vocabulary], version: tuple[int, int]) -> Vocabularies:
+    return Vocabularies(
+        region=built[VocabularyName.REGION],
+        industry=built[VocabularyName.INDUSTRY],
+        source=built[VocabularyName.SOURCE],
+        tag=built[VocabularyName.TAG],
+        version=version,
+    )
 
 
 async def vocabulary_version(session: AsyncSession) -> tuple[int, int]:
@@ -273,7 +283,8 @@ async def add_term(
         session.add(row)
     else:
         row.aliases = [*row.aliases, *(alias for alias in cleaned if alias not in row.aliases)]
-        row.revision = REVISION.next_value()  # type: ignore[assignment]  # SQL expression, evaluated by the UPDATE
+        # a SQL expression: the UPDATE draws the next revision, so caches notice the change
+        row.revision = REVISION.next_value()
     await session.flush()
 
     existing = next((term for term in current.terms if term.canonical == canonical), None)
