@@ -45,7 +45,7 @@ async def prepare_database(
             seeded = await seed_demo(engine, settings.field_cipher, customers=DEFAULT_CUSTOMERS)
         async with engine.connect() as connection:
             raw = await connection.get_raw_connection()
-            found = await raw.driver_connection.fetchval(  # type: ignore[union-attr]  # asyncpg
+            found = await raw.driver_connection.fetchval(  # type: ignore[union-attr]  # set once connected
                 "SELECT count(*) FROM users WHERE username = ANY($1::text[])",
                 [username for username, _, _ in DEMO_USERS],
             )

@@ -75,7 +75,7 @@ async def seed_demo(
 
     async with engine.connect() as sa_connection:
         raw = await sa_connection.get_raw_connection()
-        connection: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]  # asyncpg under the adapter
+        connection: asyncpg.Connection = raw.driver_connection  # asyncpg under the adapter
         async with connection.transaction():
             # a large COPY outlives the server's per-statement timeout for requests
             await connection.execute("SET LOCAL statement_timeout = 0")
@@ -121,7 +121,7 @@ async def database_is_empty(engine: AsyncEngine) -> bool:
     """True when no department, user, customer or policy exists yet: a first start."""
     async with engine.connect() as sa_connection:
         raw = await sa_connection.get_raw_connection()
-        return not await occupied_tables(raw.driver_connection)  # type: ignore[arg-type]  # asyncpg under the adapter
+        return not await occupied_tables(raw.driver_connection)
 
 
 async def _refuse_non_empty(connection: asyncpg.Connection) -> None:
