@@ -29,7 +29,7 @@ from resolvers.context import (
     RequestMeta,
     statement_counter,
 )
-from resolvers.errors import DossierError
+from resolvers.errors import DossierError, ForbiddenError
 
 log = logging.getLogger("dossier.graphql")
 
@@ -84,7 +84,7 @@ def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
 
 
 def audit_records(
-    context: RequestContext, principal: Principal, meta: RequestMeta
+    context: RequestContext, principal: Principal, meta: RequestMeta, denied: set[str]
 ) -> list[AuditRecord]:
     common: dict[str, Any] = {
         "actor": principal.name,
@@ -106,10 +106,8 @@ def audit_records(
         )
         for resource, (ids, fields) in sorted(context.reads.entries.items())
     ]
-    if context.denials:
-        records.append(
-            AuditRecord(action=AuditAction.DENIED, fields=sorted(context.denials), **common)
-        )
+    if denied:
+        records.append(AuditRecord(action=AuditAction.DENIED, fields=sorted(denied), **common))
     return records
 
 
@@ -180,7 +178,12 @@ async def graphql_endpoint(request: Request) -> Response:
             }
             for field in sorted(context.denials)
         )
-        records = audit_records(context, principal, meta)
+        refused = {
+            e.original_error.extensions["field"]
+            for e in result.errors or ()
+            if isinstance(e.original_error, ForbiddenError)
+        }
+        records = audit_records(context, principal, meta, context.denials | refused)
         try:
             if records:
                 await append_events(db.session, records)
@@ -191,6 +194,9 @@ async def graphql_endpoint(request: Request) -> Response:
     finally:
         await db.close()
         statement_counter.reset(token)
+    if context.extras.get("policy_changed"):
+        # this process answers its next request under the new rules; the others hear NOTIFY
+        await store.reload()
     body: dict[str, Any] = {"data": result.data}
     if errors:
         body["errors"] = errors

@@ -124,6 +124,14 @@ class AccessDecisions:
             for _, rule in self._rules
         )
 
+    def matching_rules(self, obj: str, action: Action) -> list[tuple[str, tuple[str, ...]]]:
+        """(department the role is held in, rule) pairs reaching `obj` — for explanations."""
+        return [
+            (domain, rule)
+            for domain, rule in self._rules
+            if rule[4] == action and _matches(obj, rule[3], False)
+        ]
+
     # -- scopes -------------------------------------------------------------------------------
 
     def _scopes(self, obj: str, action: Action, effect: Effect, *, by_name: bool) -> Predicate:

@@ -10,6 +10,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.customer import CustomerQuery
 from resolvers.me import NodeQuery
 from resolvers.records_query import RecordsQuery
@@ -19,7 +20,8 @@ from schema.opportunity import Opportunity
 from schema.ticket import Ticket
 from schema.user import Department, User
 
-Query = merge_types("Query", (NodeQuery, CustomerQuery, RecordsQuery))
+Query = merge_types("Query", (NodeQuery, CustomerQuery, RecordsQuery, AdminQuery))
+Mutation = merge_types("Mutation", (AdminMutation,))
 
 
 class DossierSchema(strawberry.Schema):
@@ -32,6 +34,7 @@ class DossierSchema(strawberry.Schema):
 def build_schema(**extra: Any) -> strawberry.Schema:
     return DossierSchema(
         query=Query,
+        mutation=Mutation,
         types=[Customer, Contact, Opportunity, Ticket, User, Department],
         extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024)],
         **extra,

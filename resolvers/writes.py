@@ -1,0 +1,64 @@
+"""What every mutation shares: the permission gate, its own savepoint, and its audit event."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audit.chain import append_events
+from audit.events import AuditRecord
+from policy.vocabulary import Action, Resource
+from resolvers.context import RequestContext
+from resolvers.errors import ForbiddenError
+
+
+def require(context: RequestContext, resource: Resource, action: Action, operation: str) -> None:
+    """Refuse an operation the caller has no rule for at all, before touching anything."""
+    if not context.decisions.can(resource, action):
+        raise ForbiddenError(f"Mutation.{operation}", f"Not allowed to {operation}")
+
+
+@contextlib.asynccontextmanager
+async def write(context: RequestContext) -> AsyncIterator[AsyncSession]:
+    """A savepoint for one mutation field: its writes and events stand or fall together.
+
+    The request's transaction commits after the whole operation, so a failed mutation leaves
+    nothing behind while an earlier successful one in the same request is kept.
+    """
+    async with context.db.lock:
+        session = context.db.session
+        async with session.begin_nested():
+            yield session
+
+
+async def record(
+    context: RequestContext,
+    session: AsyncSession,
+    action: str,
+    resource_type: str,
+    resource_ids: Iterable[int | str] = (),
+    *,
+    changes: Mapping[str, Any] | None = None,
+    fields: Iterable[str] = (),
+) -> None:
+    """Append the audit event of a change inside the change's own transaction."""
+    principal, meta = context.principal, context.meta
+    event = AuditRecord(
+        actor=principal.name,
+        actor_kind=principal.kind.value,
+        action=action,
+        resource_type=resource_type,
+        resource_ids=[str(i) for i in resource_ids],
+        fields=sorted(fields),
+        changes=changes,
+        operation=meta.operation,
+        query_hash=meta.query_hash,
+        ip=meta.ip,
+        user_agent=meta.user_agent,
+        request_id=meta.request_id,
+        token_id=principal.token_id,
+    )
+    await append_events(session, [event])
