@@ -15,17 +15,30 @@ from api.seed import (
     DemoSummary,
     seed_demo,
 )
+from api.seed.customers import Block
 from api.settings import Settings
 from db.engine import create_engine
 from db.migrate import DatabaseAheadError, upgrade_to_head
+
+PROGRESS_EVERY = 20_000  # customers between progress lines on large loads
 
 
 async def seed_database(url: str, settings: Settings, *, customers: int, seed: int) -> DemoSummary:
     """Migrate the database at `url`, then seed it; the engine lives only for this call."""
     engine = create_engine(url, settings.pool)
+    done = 0
+
+    def report(block: Block) -> None:
+        nonlocal done
+        before, done = done, done + len(block.rows["customers"])
+        if done // PROGRESS_EVERY > before // PROGRESS_EVERY:
+            click.echo(f"  {done:,} / {customers:,} customers", err=True)
+
     try:
         await upgrade_to_head(engine)
-        return await seed_demo(engine, settings.field_cipher, customers=customers, seed=seed)
+        return await seed_demo(
+            engine, settings.field_cipher, customers=customers, seed=seed, on_block=report
+        )
     finally:
         await engine.dispose()
 
