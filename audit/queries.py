@@ -98,7 +98,13 @@ async def list_events(
     statement = _filtered(filter)
     if after_seq is not None:
         statement = statement.where(AuditEvent.seq < after_seq)
-    statement = statement.order_by(AuditEvent.seq.desc()).limit(first + 1)
+    order = AuditEvent.seq.desc()
+    if filter.resource_id is not None:
+        # a resource appears in few events: walking the seq index backwards until 51 of them
+        # turn up read a million rows (p95 515 ms at 1M events, bench); `seq + 0` hides that
+        # index so the planner takes the GIN index and sorts the few matches instead
+        order = (AuditEvent.seq + 0).desc()
+    statement = statement.order_by(order).limit(first + 1)
     events = list((await session.scalars(statement)).all())
     return events[:first], len(events) > first
 

@@ -31,7 +31,12 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_actor_seq", "actor", "seq"),
-        Index("ix_audit_events_resource_ids", "resource_ids", postgresql_using="gin"),
+        Index(
+            "ix_audit_events_resource_ids",
+            "resource_ids",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
         Index("ix_audit_events_action_seq", "action", "seq"),
         {"postgresql_partition_by": "RANGE (at)"},
     )

@@ -53,6 +53,9 @@ def upgrade() -> None:
         ["resource_ids"],
         unique=False,
         postgresql_using="gin",
+        # no pending list: its clean-up would land on an appender holding the chain lock, and
+        # every query by resource id would scan it sequentially
+        postgresql_with={"fastupdate": "off"},
     )
     _create_audit_integrity()
     op.create_table(
