@@ -16,6 +16,7 @@ from api.auth.routes import routes as auth_routes
 from api.graphql import graphql_endpoint
 from api.settings import Settings
 from api.state import AppState
+from audit.partitions import ensure_partitions
 from db.engine import create_engine, create_sessionmaker, plain_url
 from policy.decisions import DecisionCache
 from policy.store import PolicyStore
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = create_engine(database_url, settings.pool)
         event.listen(engine.sync_engine, "before_cursor_execute", count_statement)
         state = AppState(settings=settings, engine=engine, sessions=create_sessionmaker(engine))
+        async with engine.begin() as connection:
+            await ensure_partitions(connection)  # this and next month's audit partitions
         store = PolicyStore(state.sessions, listen_dsn=plain_url(database_url))
         await store.start()
         state.extras.update(

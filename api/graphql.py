@@ -34,6 +34,17 @@ from resolvers.errors import DossierError, ForbiddenError
 log = logging.getLogger("dossier.graphql")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+OPERATION = re.compile(r"\b(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]{0,99})")
+
+
+def operation_name_of(query: str, given: str | None) -> str | None:
+    """The name the client chose, or the document's only named operation."""
+    if given:
+        return given[:100]
+    names = OPERATION.findall(query)
+    return names[0] if len(names) == 1 else None
+
+
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -147,7 +158,7 @@ async def graphql_endpoint(request: Request) -> Response:
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
         request_id=request_id,
-        operation=operation_name,
+        operation=operation_name_of(query, operation_name),
         query_hash=hashlib.sha256(query.encode()).hexdigest(),
     )
     store = state.extras["policy_store"]
@@ -183,7 +194,9 @@ async def graphql_endpoint(request: Request) -> Response:
             for e in result.errors or ()
             if isinstance(e.original_error, ForbiddenError)
         }
-        records = audit_records(context, principal, meta, context.denials | refused)
+        records = context.pending_events + audit_records(
+            context, principal, meta, context.denials | refused
+        )
         try:
             if records:
                 await append_events(db.session, records)

@@ -97,6 +97,7 @@ class RequestContext:
     meta: RequestMeta
     reads: ReadLog = field(default_factory=ReadLog)
     denials: set[str] = field(default_factory=set)
+    pending_events: list[Any] = field(default_factory=list)  # audit records of writes
     extras: dict[str, Any] = field(default_factory=dict)
     _reader: RecordReader | None = field(default=None, init=False)
 

@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from resolvers.admin import AdminMutation, AdminQuery
+from resolvers.audit import AuditQuery
 from resolvers.customer import CustomerQuery
 from resolvers.me import NodeQuery
 from resolvers.records_query import RecordsQuery
@@ -20,7 +21,7 @@ from schema.opportunity import Opportunity
 from schema.ticket import Ticket
 from schema.user import Department, User
 
-Query = merge_types("Query", (NodeQuery, CustomerQuery, RecordsQuery, AdminQuery))
+Query = merge_types("Query", (NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery))
 Mutation = merge_types("Mutation", (AdminMutation,))
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.chain import append_events
 from audit.events import AuditRecord
 from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
@@ -28,10 +27,18 @@ async def write(context: RequestContext) -> AsyncIterator[AsyncSession]:
     The request's transaction commits after the whole operation, so a failed mutation leaves
     nothing behind while an earlier successful one in the same request is kept.
     """
-    async with context.db.lock:
-        session = context.db.session
-        async with session.begin_nested():
-            yield session
+    events: list[AuditRecord] = []
+    context.extras["savepoint_events"] = events
+    try:
+        async with context.db.lock:
+            session = context.db.session
+            async with session.begin_nested():
+                yield session
+        # queued, not appended: the chain's lock is held from the append until the commit,
+        # so events are appended last, together, right before the request commits
+        context.pending_events.extend(events)
+    finally:
+        context.extras.pop("savepoint_events", None)
 
 
 async def record(
@@ -44,7 +51,7 @@ async def record(
     changes: Mapping[str, Any] | None = None,
     fields: Iterable[str] = (),
 ) -> None:
-    """Append the audit event of a change inside the change's own transaction."""
+    """Queue the audit event of a change; it commits with the change or not at all."""
     principal, meta = context.principal, context.meta
     event = AuditRecord(
         actor=principal.name,
@@ -61,4 +68,4 @@ async def record(
         request_id=meta.request_id,
         token_id=principal.token_id,
     )
-    await append_events(session, [event])
+    context.extras["savepoint_events"].append(event)
