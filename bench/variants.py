@@ -1,0 +1,111 @@
+"""Bench-only app factories: Dossier with one guard switched off, to price what each guard costs.
+
+Each wraps `api.app.create_app` unchanged and, once its lifespan has built the state, swaps one
+part in this process only:
+- `create_policy_off_app`: the decision cache hands out decisions that allow every row and every
+  field, so the same code paths run with trivial predicates (no SQL `WHERE`, no masks);
+- `create_audit_off_app`: the endpoint's audit append is a no-op (the read log is still kept);
+- `create_auth_off_app`: token verification and the user lookup are replaced by a fixed
+  principal (`bob`, read once at startup), which is what authentication costs per request.
+
+Production code is never changed for this; these factories exist only under `bench/`.
+
+    uvicorn --factory bench.variants:create_policy_off_app
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+import api.graphql
+from api.app import create_app
+from api.state import AppState
+from audit.events import AuditRecord
+from db.models import User
+from policy.decisions import AccessDecisions, DecisionCache
+from policy.predicates import ALWAYS, Predicate
+from policy.principal import Principal, PrincipalKind
+from policy.store import PolicySnapshot
+from policy.vocabulary import Action, Resource
+
+FIXED_USER = "bob"
+
+
+class AllowEverything(AccessDecisions):
+    """Decisions that allow every row and every field: enforcement switched off."""
+
+    def rows(self, resource: Resource, action: Action) -> Predicate:
+        return ALWAYS
+
+    def field(self, resource: Resource, name: str, action: Action = Action.READ) -> Predicate:
+        return ALWAYS
+
+
+class AllowEverythingCache(DecisionCache):
+    def for_principal(self, principal: Principal, snapshot: PolicySnapshot) -> AccessDecisions:
+        return AllowEverything(principal, snapshot)
+
+
+async def _no_audit(session: Any, records: Sequence[AuditRecord]) -> None:
+    return None
+
+
+def _after_startup(app: Starlette, change: Callable[[AppState], Any]) -> Starlette:
+    """Run `change` on the app state once the original lifespan has built it."""
+    original = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: Starlette) -> AsyncIterator[None]:
+        async with original(application):
+            result = change(application.state.dossier)
+            if inspect.isawaitable(result):
+                await result
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def create_policy_off_app() -> Starlette:
+    def switch_off(state: AppState) -> None:
+        state.extras["decision_cache"] = AllowEverythingCache()
+
+    return _after_startup(create_app(), switch_off)
+
+
+def create_audit_off_app() -> Starlette:
+    def switch_off(state: AppState) -> None:
+        # the endpoint looks `append_events` up in its module at call time
+        api.graphql.append_events = _no_audit  # type: ignore[assignment]  # bench-only stand-in
+
+    return _after_startup(create_app(), switch_off)
+
+
+def create_auth_off_app() -> Starlette:
+    async def switch_off(state: AppState) -> None:
+        async with state.sessions() as session:
+            row = (
+                await session.execute(
+                    select(User.id, User.department_id).where(User.username == FIXED_USER)
+                )
+            ).one()
+        principal = Principal(
+            kind=PrincipalKind.USER,
+            name=FIXED_USER,
+            user_id=row.id,
+            department_id=row.department_id,
+        )
+
+        async def fixed_principal(request: Request) -> Principal:
+            return principal
+
+        api.graphql.authenticate = fixed_principal  # type: ignore[assignment]  # bench-only stand-in
+
+    return _after_startup(create_app(), switch_off)
