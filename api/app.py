@@ -14,6 +14,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from api.auth.routes import routes as auth_routes
 from api.graphql import graphql_endpoint
+from api.hardening import layers as hardening
 from api.settings import Settings
 from api.state import AppState
 from audit.partitions import ensure_partitions
@@ -56,7 +57,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.extras.update(
             policy_store=store,
             decision_cache=DecisionCache(),
-            schema=build_schema(),
+            schema=build_schema(
+                extensions=hardening.schema_extensions(settings),
+                validation_rules=hardening.validation_rules(settings),
+            ),
+            rate_limiter=hardening.rate_limiter(settings),
             graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
         )
         app.state.dossier = state
@@ -72,4 +77,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         *auth_routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes, lifespan=lifespan, middleware=hardening.http_middleware(settings)
+    )

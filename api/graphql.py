@@ -6,6 +6,7 @@ events are committed with it, so a read that cannot be audited is never served.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -19,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 
 from api.auth.backend import authenticate
 from api.auth.errors import AuthenticationError, unauthorized_response
+from api.hardening.rate_limit import too_many_requests
 from api.state import AppState
 from audit.chain import append_events
 from audit.events import AuditAction, AuditRecord
@@ -138,10 +140,21 @@ async def graphql_endpoint(request: Request) -> Response:
         principal = await authenticate(request)
     except AuthenticationError as error:
         return unauthorized_response(error)
+    wait = await state.extras["rate_limiter"].spend(principal)
+    if wait is not None:
+        return too_many_requests(wait, request_id)
     try:
         payload = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         return error_response("Body is not valid JSON", "BAD_REQUEST", 400, request_id)
+    if isinstance(payload, list):
+        # batching is off: one operation per request keeps every limit per operation
+        return error_response(
+            "Batched operations are not supported; send one operation per request",
+            "BAD_REQUEST",
+            400,
+            request_id,
+        )
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return error_response(
             "Body must be an object with a `query` string", "BAD_REQUEST", 400, request_id
@@ -175,12 +188,20 @@ async def graphql_endpoint(request: Request) -> Response:
     counter = [0]
     token = statement_counter.set(counter)
     try:
-        result = await state.extras["schema"].execute(
-            query,
-            variable_values=variables,
-            context_value=context,
-            operation_name=operation_name,
-        )
+        deadline = asyncio.timeout(state.settings.hardening.execution_timeout_seconds)
+        try:
+            async with deadline:
+                result = await state.extras["schema"].execute(
+                    query,
+                    variable_values=variables,
+                    context_value=context,
+                    operation_name=operation_name,
+                )
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning("execution timed out", extra={"request_id": request_id})
+            return error_response("The request took too long", "TIMEOUT", 503, request_id)
         errors = [format_error(e, request_id) for e in result.errors or ()]
         errors.extend(
             {

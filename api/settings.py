@@ -10,6 +10,7 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from api.auth.settings import AuthSettings
+from api.hardening.settings import HardeningSettings
 from api.secrets import ConfigurationError, SecretSource, random_secret
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
@@ -34,6 +35,7 @@ class Settings:
     auth: AuthSettings = field(repr=False)
     pool: PoolOptions = PoolOptions()
     limits: LimitSettings = LimitSettings()
+    hardening: HardeningSettings = HardeningSettings()
     log_level: str = "INFO"
 
     @property
@@ -69,6 +71,7 @@ class Settings:
                 ),
             ),
             log_level=environ.get("DOSSIER_LOG_LEVEL", "INFO"),
+            hardening=HardeningSettings.from_env(environ),
         )
 
 

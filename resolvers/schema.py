@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -32,11 +38,23 @@ class DossierSchema(strawberry.Schema):
         """Errors are logged by the endpoint, which knows the request id; nothing to do here."""
 
 
-def build_schema(**extra: Any) -> strawberry.Schema:
+def build_schema(
+    *,
+    extensions: Sequence[Callable[[], SchemaExtension]] = (),
+    validation_rules: Sequence[type[ASTValidationRule]] = (),
+    **extra: Any,
+) -> strawberry.Schema:
+    """`extensions` run before the caches (limits must see a query before it is parsed)."""
+    rules = list(validation_rules)
     return DossierSchema(
         query=Query,
         mutation=Mutation,
         types=[Customer, Contact, Opportunity, Ticket, User, Department],
-        extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024)],
+        extensions=[
+            *extensions,
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+            *([lambda: AddValidationRules(rules)] if rules else []),
+        ],
         **extra,
     )

@@ -1,0 +1,56 @@
+"""The hardening an app is built with: Starlette middleware and schema extensions, from Settings.
+
+`create_app` calls the three functions below; everything they return is configured by
+`settings.hardening` (see `api.hardening.settings`) and the page-size limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from graphql import ASTValidationRule
+from starlette.middleware import Middleware
+from strawberry.extensions import SchemaExtension
+
+from api.hardening.body_size import BodySizeLimitMiddleware
+from api.hardening.cors import cors_middleware
+from api.hardening.headers import SecurityHeadersMiddleware
+from api.hardening.introspection import HideSuggestionsRule, IntrospectionGate, ScrubSuggestions
+from api.hardening.limits import QueryLimits, QueryLimitsExtension
+from api.hardening.rate_limit import InProcessRateLimiter, RateLimiter
+from api.settings import Settings
+
+
+def http_middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: headers go on every answer, CORS preflights never reach the body limit."""
+    layers = [Middleware(SecurityHeadersMiddleware, settings=settings.hardening)]
+    cors = cors_middleware(settings.hardening)
+    if cors is not None:
+        layers.append(cors)
+    layers.append(Middleware(BodySizeLimitMiddleware, settings=settings.hardening))
+    return layers
+
+
+def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Factories (one extension per request), to be listed before the parser cache."""
+    hardening = settings.hardening
+    limits = QueryLimits.from_settings(
+        hardening,
+        default_page_size=settings.limits.default_page_size,
+        max_page_size=settings.limits.max_page_size,
+    )
+    factories: list[Callable[[], SchemaExtension]] = [
+        lambda: QueryLimitsExtension(limits),
+        lambda: IntrospectionGate(enabled=hardening.introspection),
+    ]
+    if not hardening.field_suggestions:
+        factories.append(ScrubSuggestions)
+    return factories
+
+
+def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    return [] if settings.hardening.field_suggestions else [HideSuggestionsRule]
+
+
+def rate_limiter(settings: Settings) -> RateLimiter:
+    return InProcessRateLimiter(settings.hardening)
