@@ -15,6 +15,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from api.auth.routes import routes as auth_routes
 from api.graphql import graphql_endpoint
 from api.hardening import layers as hardening
+from api.metrics import metrics_endpoint, timed, watch_pool
 from api.settings import Settings
 from api.state import AppState
 from audit.partitions import ensure_partitions
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(database_url, settings.pool)
         event.listen(engine.sync_engine, "before_cursor_execute", count_statement)
+        watch_pool(engine)  # the pool gauges of /metrics
         state = AppState(settings=settings, engine=engine, sessions=create_sessionmaker(engine))
         async with engine.begin() as connection:
             await ensure_partitions(connection)  # this and next month's audit partitions
@@ -74,7 +76,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        Route("/graphql", timed(graphql_endpoint), methods=["GET", "POST"]),
+        Route("/metrics", metrics_endpoint),
         *auth_routes,
     ]
     return Starlette(

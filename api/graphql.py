@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from api.auth.backend import authenticate
 from api.auth.errors import AuthenticationError, unauthorized_response
 from api.hardening.rate_limit import too_many_requests
+from api.metrics import observe_operation
 from api.state import AppState
 from audit.chain import append_events
 from audit.events import AuditAction, AuditRecord
@@ -231,6 +232,9 @@ async def graphql_endpoint(request: Request) -> Response:
     if context.extras.get("policy_changed"):
         # this process answers its next request under the new rules; the others hear NOTIFY
         await store.reload()
+    observe_operation(
+        request, context, result.errors, context.denials | refused, records, counter[0]
+    )
     body: dict[str, Any] = {"data": result.data}
     if errors:
         body["errors"] = errors

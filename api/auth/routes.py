@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from api.auth.access_tokens import issue_access_token
 from api.auth.throttle import LoginThrottle, ThrottleKey, ThrottleKind, TokenBucketThrottle
+from api.metrics import count_login_failure, count_login_throttled
 from api.state import AppState
 from audit.chain import append_events
 from audit.events import ActorKind, AuditAction, AuditRecord
@@ -119,6 +120,7 @@ async def token(request: Request) -> JSONResponse:
     wait = await throttle.retry_after(keys)
     if wait is not None:
         log.warning("login throttled for %r from %s (%d s)", username[:100], address, wait)
+        count_login_throttled()
         return _too_many(wait)
 
     async with state.sessions() as session, session.begin():
@@ -151,6 +153,7 @@ async def token(request: Request) -> JSONResponse:
 
     if body is None:
         await throttle.record_failure(keys)
+        count_login_failure()
         return _error(401, "invalid_grant", INVALID_CREDENTIALS)
     await throttle.reset(keys[0])
     return _answer(body)

@@ -17,6 +17,7 @@ import uvicorn
 
 from api.cli.runtime import database_url, resolve_settings, run
 from api.cli.seed import demo_logins, describe
+from api.metrics import prepare_multiprocess_directory
 from api.seed import DEFAULT_CUSTOMERS, DEMO_USERS, DemoSummary, database_is_empty, seed_demo
 from api.settings import Settings
 from db.engine import create_engine
@@ -88,6 +89,7 @@ def serve(host: str, port: int, workers: int, migrate: bool) -> None:
     # workers are fresh processes: they find the database (and the dev secrets) the same way
     os.environ["DATABASE_URL"] = url
     os.environ["DOSSIER_DATA_DIR"] = str(settings.data_dir)
+    prepare_multiprocess_directory(workers)  # /metrics sums over every worker
 
     base = f"http://{_display_host(host)}:{port}"
     if prepared.seeded is not None:
