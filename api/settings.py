@@ -14,6 +14,7 @@ from api.hardening.settings import HardeningSettings
 from api.secrets import ConfigurationError, SecretSource, random_secret
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
+from resolvers.bulk.settings import BulkSettings
 
 ENVIRONMENTS = ("dev", "test", "prod")
 
@@ -36,6 +37,7 @@ class Settings:
     pool: PoolOptions = PoolOptions()
     limits: LimitSettings = LimitSettings()
     hardening: HardeningSettings = HardeningSettings()
+    bulk: BulkSettings = BulkSettings()
     log_level: str = "INFO"
 
     @property
@@ -72,6 +74,7 @@ class Settings:
             ),
             log_level=environ.get("DOSSIER_LOG_LEVEL", "INFO"),
             hardening=HardeningSettings.from_env(environ),
+            bulk=BulkSettings.from_env(environ),
         )
 
 

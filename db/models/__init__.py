@@ -6,6 +6,7 @@ from db.models.customer import Customer
 from db.models.department import Department
 from db.models.export import ExportFile
 from db.models.identity import PartnerToken, RefreshToken
+from db.models.import_job import ImportJob
 from db.models.interaction import Interaction
 from db.models.opportunity import Opportunity, OpportunityStageChange
 from db.models.policy_rule import PolicyRule
@@ -19,6 +20,7 @@ __all__ = [
     "Customer",
     "Department",
     "ExportFile",
+    "ImportJob",
     "Interaction",
     "Opportunity",
     "OpportunityStageChange",

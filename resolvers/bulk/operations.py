@@ -1,0 +1,310 @@
+"""GraphQL root fields of bulk work: four exports, the customer import and its job."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from strawberry.file_uploads import Upload
+from strawberry.scalars import JSON
+
+from db.models import ImportJob as ImportJobRow
+from resolvers.bulk.columns import map_columns
+from resolvers.bulk.downloads import register_download
+from resolvers.bulk.exports import (
+    CONTACT_EXPORT,
+    CUSTOMER_EXPORT,
+    OPPORTUNITY_EXPORT,
+    TICKET_EXPORT,
+    ExportResult,
+    ExportTarget,
+    export_records,
+)
+from resolvers.bulk.files import ExportFormat, file_sha256
+from resolvers.bulk.imports import CustomerImport, Importer, ImportForbiddenError
+from resolvers.bulk.jobs import find_job, rate_and_eta
+from resolvers.bulk.runtime import BulkRuntime
+from resolvers.bulk.sources import FileRejectedError, read_table
+from resolvers.context import RequestContext
+from resolvers.errors import BadUserInputError, DossierError, ForbiddenError, NotFoundError
+from schema import bulk as types
+from schema.filters import ContactFilter, CustomerFilter, OpportunityFilter, TicketFilter
+
+log = logging.getLogger("dossier.bulk")
+
+COPY_CHUNK = 1024 * 1024
+
+
+class PayloadTooLargeError(DossierError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+def runtime_of(context: RequestContext) -> BulkRuntime:
+    runtime = context.extras.get("bulk")
+    if not isinstance(runtime, BulkRuntime):
+        raise RuntimeError("the GraphQL endpoint did not provide the bulk runtime")
+    return runtime
+
+
+def _export_type(result: ExportResult) -> types.Export:
+    return types.Export(
+        id=strawberry.ID(str(result.download.id)),
+        row_count=result.row_count,
+        url=result.download.url,
+        omitted_fields=list(result.omitted_fields),
+        fields=list(result.fields),
+        format=types.ExportFormat(result.format.value),
+        sha256=result.sha256,
+        expires_at=result.download.expires_at,
+    )
+
+
+async def _export(
+    info: strawberry.Info,
+    target: ExportTarget,
+    filter: object | None,
+    fields: list[str] | None,
+    format: types.ExportFormat,
+) -> types.Export:
+    context: RequestContext = info.context
+    result = await export_records(
+        context,
+        runtime_of(context),
+        target,
+        filter=filter,
+        fields=fields,
+        format=ExportFormat(format.value),
+    )
+    return _export_type(result)
+
+
+def job_type(row: ImportJobRow, now: dt.datetime | None = None) -> types.ImportJob:
+    rate, eta = rate_and_eta(row, now or dt.datetime.now(dt.UTC))
+    return types.ImportJob(
+        id=strawberry.ID(str(row.id)),
+        status=types.ImportJobStatus(row.status),
+        dry_run=row.dry_run,
+        file_name=row.file_name,
+        total_rows=row.total_rows,
+        processed_rows=row.processed_rows,
+        accepted_rows=row.accepted_rows,
+        rejected_rows=row.rejected_rows,
+        duplicate_rows=row.duplicate_rows,
+        written_rows=row.written_rows,
+        rows_per_second=rate,
+        eta_seconds=eta,
+        ignored_columns=list(row.ignored_columns),
+        issues=[
+            types.ImportIssue(
+                row=item["row"],
+                status=item["status"],
+                message=item["message"],
+                field=item.get("field"),
+                rule=item.get("rule"),
+                duplicate_of=item.get("duplicateOf"),
+            )
+            for item in row.issues
+        ],
+        error=row.error,
+    )
+
+
+def _job_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise BadUserInputError("not an import job id", argument="id") from None
+
+
+async def _load_job(context: RequestContext, job_id: uuid.UUID) -> ImportJobRow | None:
+    async with context.db.lock:
+        row = await find_job(context.db.session, job_id, context.principal.subject)
+        if row is not None:
+            await context.db.session.refresh(row)  # another process may have moved it on
+        return row
+
+
+def _save_upload(upload: Any, path: Path, limit: int) -> int:
+    """Copy the upload to `path`, refusing past `limit` bytes (worker thread)."""
+    source = getattr(upload, "file", upload)
+    copied = 0
+    with path.open("wb") as target:
+        while chunk := source.read(COPY_CHUNK):
+            copied += len(chunk)
+            if copied > limit:
+                raise PayloadTooLargeError(
+                    f"the upload is larger than the limit of {limit // (1024 * 1024)} MB",
+                    maximum=limit,
+                )
+            target.write(chunk)
+    return copied
+
+
+def _checked_mapping(mapping: Any) -> Mapping[str, str | None] | None:
+    if mapping is None:
+        return None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in mapping.items()
+    ):
+        raise BadUserInputError(
+            "mapping is an object from column header to field name (or null to skip)",
+            argument="mapping",
+        )
+    return mapping
+
+
+def file_rejected(error: FileRejectedError) -> BadUserInputError:
+    rejected = BadUserInputError(error.message, argument="upload")
+    rejected.extensions["problem"] = error.problem.value
+    return rejected
+
+
+async def _run_in_background(work: CustomerImport, upload_path: Path) -> None:
+    try:
+        await work.run()
+    except Exception:  # recorded on the job row by run(); nothing else to tell anyone
+        log.warning("import job %s ended with an error", work.job_id)
+    finally:
+        await asyncio.to_thread(upload_path.unlink, missing_ok=True)
+
+
+@strawberry.type
+class BulkQuery:
+    @strawberry.field(description="An import started by the caller, with its progress.")
+    async def import_job(self, info: strawberry.Info, id: strawberry.ID) -> types.ImportJob | None:
+        row = await _load_job(info.context, _job_id(id))
+        return None if row is None else job_type(row)
+
+
+@strawberry.type
+class BulkMutation:
+    @strawberry.mutation(description="Customers the caller may read and export, as a file.")
+    async def export_customers(
+        self,
+        info: strawberry.Info,
+        filter: CustomerFilter | None = None,
+        fields: list[str] | None = None,
+        format: types.ExportFormat = types.ExportFormat.CSV,
+    ) -> types.Export | None:
+        return await _export(info, CUSTOMER_EXPORT, filter, fields, format)
+
+    @strawberry.mutation
+    async def export_contacts(
+        self,
+        info: strawberry.Info,
+        filter: ContactFilter | None = None,
+        fields: list[str] | None = None,
+        format: types.ExportFormat = types.ExportFormat.CSV,
+    ) -> types.Export | None:
+        return await _export(info, CONTACT_EXPORT, filter, fields, format)
+
+    @strawberry.mutation
+    async def export_opportunities(
+        self,
+        info: strawberry.Info,
+        filter: OpportunityFilter | None = None,
+        fields: list[str] | None = None,
+        format: types.ExportFormat = types.ExportFormat.CSV,
+    ) -> types.Export | None:
+        return await _export(info, OPPORTUNITY_EXPORT, filter, fields, format)
+
+    @strawberry.mutation
+    async def export_tickets(
+        self,
+        info: strawberry.Info,
+        filter: TicketFilter | None = None,
+        fields: list[str] | None = None,
+        format: types.ExportFormat = types.ExportFormat.CSV,
+    ) -> types.Export | None:
+        return await _export(info, TICKET_EXPORT, filter, fields, format)
+
+    @strawberry.mutation(
+        description="Import customers from a CSV or XLSX upload (GraphQL multipart request). "
+        "A dry run writes nothing and reports what a real run would do. Small files answer "
+        "with the finished job; larger ones with a running job to poll through `importJob`."
+    )
+    async def import_customers(
+        self,
+        info: strawberry.Info,
+        upload: Upload,
+        dry_run: bool = True,
+        mapping: JSON | None = None,
+    ) -> types.ImportJob | None:
+        context: RequestContext = info.context
+        runtime = runtime_of(context)
+        columns_mapping = _checked_mapping(mapping)
+        file_name = Path(str(getattr(upload, "filename", None) or "upload.csv")).name
+        suffix = Path(file_name).suffix.lower()
+        upload_path = runtime.new_path(f"upload-{uuid.uuid4().hex}{suffix}")
+        started = False
+        try:
+            await asyncio.to_thread(
+                _save_upload, upload, upload_path, runtime.settings.max_upload_bytes
+            )
+            table = await asyncio.to_thread(read_table, upload_path, file_name)
+            columns = map_columns(table.header, columns_mapping)
+            work = CustomerImport(
+                sessions=runtime.sessions,
+                cipher=runtime.cipher,
+                settings=runtime.settings,
+                directory=runtime.directory,
+                importer=Importer(context.principal, context.decisions, context.meta),
+                table=table,
+                columns=columns,
+                file_name=file_name,
+                dry_run=dry_run,
+            )
+            job_id = await work.start()
+            task = runtime.spawn(_run_in_background(work, upload_path))
+            started = True
+        except FileRejectedError as error:
+            raise file_rejected(error) from None
+        except ImportForbiddenError as error:
+            raise ForbiddenError(error.field, str(error)) from None
+        finally:
+            if not started:
+                await asyncio.to_thread(upload_path.unlink, missing_ok=True)
+        await asyncio.wait({task}, timeout=runtime.settings.inline_wait_seconds)
+        row = await _load_job(context, job_id)
+        assert row is not None
+        return job_type(row)
+
+    @strawberry.mutation(description="A one-time download of an import's full CSV report.")
+    async def import_report(self, info: strawberry.Info, id: strawberry.ID) -> types.Export:
+        context: RequestContext = info.context
+        runtime = runtime_of(context)
+        row = await _load_job(context, _job_id(id))
+        if row is None or row.report_path is None or row.finished_at is None:
+            raise NotFoundError("finished import job")
+        copy = runtime.new_path(f"report-{uuid.uuid4().hex}.csv")
+        await asyncio.to_thread(shutil.copyfile, row.report_path, copy)
+        sha256 = await asyncio.to_thread(file_sha256, copy)
+        lines = row.rejected_rows + row.duplicate_rows
+        async with context.db.lock:
+            download = await register_download(
+                context.db.session,
+                principal=context.principal.subject,
+                path=copy,
+                content_type=ExportFormat.CSV.content_type,
+                row_count=lines,
+                sha256=sha256,
+                ttl_seconds=runtime.settings.download_ttl_seconds,
+            )
+        return types.Export(
+            id=strawberry.ID(str(download.id)),
+            row_count=lines,
+            url=download.url,
+            fields=["row", "status", "field", "rule", "message", "duplicateOf"],
+            sha256=sha256,
+            expires_at=download.expires_at,
+        )
+
+
+__all__ = ["BulkMutation", "BulkQuery"]
