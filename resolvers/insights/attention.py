@@ -1,0 +1,256 @@
+"""`attention`: the customers in scope that need someone now, with every reason that applies.
+
+Reasons, thresholds from `InsightSettings`:
+- SILENT: no interaction for `silent_days` (`silent_days_level_a` for level A), counted from the
+  last interaction or, with none, from the customer's creation;
+- CHURN_RISK: won amount in the last `churn_window_days` below `churn_ratio` of the window before
+  (and something was won before);
+- OVERDUE_FOLLOW_UP: the latest interaction set a next follow-up date that has passed;
+- URGENT_TICKETS: an URGENT ticket is open or in progress.
+A reason resting on a field the caller may not read is not evaluated (FORBIDDEN, and listed in
+`withheldReasons`); its children are read within their own row scopes. One statement evaluates
+every customer in scope, orders by the number of reasons, then id, and counts them all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true, tuple_
+
+from db.models.interaction import Interaction
+from policy.vocabulary import Resource
+from resolvers.context import RequestContext
+from resolvers.errors import BadUserInputError
+from resolvers.insights.funnel import CHANGES
+from resolvers.insights.rights import Gate, InsightScope, withhold
+from resolvers.insights.settings import insight_settings
+from resolvers.pagination import checked_first, decode_cursor, encode_cursor
+from resolvers.records import CUSTOMERS, OPPORTUNITIES, TICKETS
+from schema.insights import AttentionConnection, AttentionEdge, AttentionItem, AttentionReason
+from schema.node import PageInfo
+
+INTERACTIONS = Interaction.__table__
+SECONDS_PER_DAY = 86_400
+UNRESOLVED = ("OPEN", "IN_PROGRESS")
+
+
+def _all(*clauses: ColumnElement[bool]) -> ColumnElement[bool]:
+    return and_(true(), *clauses)
+
+
+def _masks(*gates: Gate) -> list[ColumnElement[bool]]:
+    return [g.mask for g in gates if g.mask is not None]
+
+
+async def attention(
+    context: RequestContext, first: int | None, after: str | None
+) -> AttentionConnection:
+    limit = checked_first(first)
+    position = decode_cursor(after) if after is not None else None
+    if position is not None and not isinstance(position[0], int):
+        raise BadUserInputError("malformed cursor", argument="after")
+    settings = insight_settings(context)
+    now = datetime.now(UTC)
+    today = now.date()
+    customers = InsightScope(context, Resource.CUSTOMER, CUSTOMERS)
+    if customers.is_empty:
+        return _connection([], [], False, 0, [])
+    deals = InsightScope(context, Resource.OPPORTUNITY, OPPORTUNITIES)
+    tickets = InsightScope(context, Resource.TICKET, TICKETS)
+    notes = InsightScope(context, Resource.INTERACTION, INTERACTIONS)  # type: ignore[arg-type]  # a declarative table
+    gates: dict[AttentionReason, tuple[Gate, ...]] = {
+        AttentionReason.SILENT: (
+            customers.value("lastInteractionAt"),
+            customers.value("createdAt"),
+            customers.dimension("level"),
+        ),
+        AttentionReason.CHURN_RISK: (deals.dimension("stage"), deals.value("amount")),
+        AttentionReason.OVERDUE_FOLLOW_UP: (
+            notes.value("nextFollowUpOn"),
+            notes.value("occurredAt"),
+        ),
+        AttentionReason.URGENT_TICKETS: (
+            tickets.dimension("status"),
+            tickets.dimension("priority"),
+        ),
+    }
+    withheld = [
+        reason for reason, reason_gates in gates.items() if withhold(context, *reason_gates)
+    ]
+    c = CUSTOMERS.c
+    source: Any = CUSTOMERS
+    flags: dict[AttentionReason, ColumnElement[bool]] = {}
+    details: dict[str, Any] = {}
+
+    if AttentionReason.SILENT not in withheld:
+        quiet_since = func.coalesce(c.last_interaction_at, c.created_at)
+        limit_days = case(
+            (c.level == "A", settings.silent_days_level_a), else_=settings.silent_days
+        )
+        flags[AttentionReason.SILENT] = _all(
+            quiet_since < literal(now) - func.make_interval(0, 0, 0, limit_days),
+            *_masks(*gates[AttentionReason.SILENT]),
+        )
+        days = func.floor(func.extract("epoch", literal(now) - quiet_since) / SECONDS_PER_DAY)
+        details["days_silent"] = case((_all(*_masks(*gates[AttentionReason.SILENT])), days))
+
+    if AttentionReason.CHURN_RISK not in withheld:
+        won = _won_windows(deals, gates[AttentionReason.CHURN_RISK], now, settings)
+        source = source.outerjoin(won, won.c.customer_id == c.id)
+        flags[AttentionReason.CHURN_RISK] = and_(
+            won.c.prior > 0,
+            func.coalesce(won.c.recent, 0) < won.c.prior * settings.churn_ratio,
+        )
+
+    if AttentionReason.OVERDUE_FOLLOW_UP not in withheld:
+        plan = _latest_plans(notes, gates[AttentionReason.OVERDUE_FOLLOW_UP])
+        source = source.outerjoin(plan, plan.c.customer_id == c.id)
+        flags[AttentionReason.OVERDUE_FOLLOW_UP] = func.coalesce(plan.c.due < today, false())
+        details["follow_up_due_on"] = case((plan.c.due < today, plan.c.due))
+
+    if AttentionReason.URGENT_TICKETS not in withheld:
+        urgent = _urgent_tickets(tickets, gates[AttentionReason.URGENT_TICKETS])
+        source = source.outerjoin(urgent, urgent.c.customer_id == c.id)
+        flags[AttentionReason.URGENT_TICKETS] = func.coalesce(urgent.c.open_urgent, 0) > 0
+        details["open_urgent_tickets"] = func.coalesce(urgent.c.open_urgent, 0)
+
+    if not flags:
+        return _connection([], [], False, 0, withheld)
+    flag_columns = {reason.value: flag.label(reason.value) for reason, flag in flags.items()}
+    count = sum((case((flag, 1), else_=0) for flag in flags.values()), literal(0))
+    flagged = (
+        select(
+            c.id.label("pk"),
+            count.label("reasons"),
+            *flag_columns.values(),
+            *(value.label(name) for name, value in details.items()),
+        )
+        .select_from(source)
+        .where(*customers.where(), or_(*flags.values()))
+        .subquery("flagged")
+    )
+    counted = select(flagged, func.count().over().label("total")).subquery("counted")
+    statement = select(counted)
+    if position is not None:
+        reasons_after, pk_after = position
+        statement = statement.where(
+            tuple_(-counted.c.reasons, counted.c.pk) > tuple_(-reasons_after, pk_after)
+        )
+    statement = statement.order_by(counted.c.reasons.desc(), counted.c.pk).limit(limit + 1)
+    rows = (await context.db.execute(statement)).all()
+    total = rows[0]._mapping["total"] if rows else await _count(context, flagged)
+    has_next = len(rows) > limit
+    rows = rows[:limit]
+    items = [_item(row._mapping, flags) for row in rows]
+    cursors = [encode_cursor(row._mapping["reasons"], row._mapping["pk"]) for row in rows]
+    _note_reads(customers, deals, tickets, notes, flags, [item.customer_pk for item in items])
+    return _connection(items, cursors, has_next, total, withheld)
+
+
+async def _count(context: RequestContext, flagged: Any) -> int:
+    """The total when the page itself came back empty (a cursor past the end)."""
+    return int((await context.db.execute(select(func.count()).select_from(flagged))).scalar_one())
+
+
+def _won_windows(scope: InsightScope, gates: tuple[Gate, ...], now: datetime, settings: Any) -> Any:
+    """Won amount per customer in the last window and in the window before it."""
+    o, h = OPPORTUNITIES.c, CHANGES.c
+    stage, amount = gates
+    window = timedelta(days=settings.churn_window_days)
+    value = amount.column(o.amount)
+    return (
+        select(
+            o.customer_id,
+            func.sum(value).filter(h.at >= now - window).label("recent"),
+            func.sum(value).filter(h.at < now - window).label("prior"),
+        )
+        .select_from(scope.from_clause().join(CHANGES, h.opportunity_id == o.id))
+        .where(
+            *scope.where(),
+            h.to_stage == "WON",
+            h.at >= now - 2 * window,
+            h.at < now,
+            o.stage == "WON",
+            *_masks(stage),
+        )
+        .group_by(o.customer_id)
+        .subquery("won")
+    )
+
+
+def _latest_plans(scope: InsightScope, gates: tuple[Gate, ...]) -> Any:
+    """The next follow-up date set by each customer's latest interaction."""
+    i = INTERACTIONS.c
+    latest = (
+        select(i.customer_id, i.next_follow_up_on.label("due"))
+        .select_from(scope.from_clause())
+        .where(*scope.where(), *_masks(*gates))
+        .order_by(i.customer_id, i.occurred_at.desc(), i.id.desc())
+        .distinct(i.customer_id)
+    )
+    return latest.subquery("plan")
+
+
+def _urgent_tickets(scope: InsightScope, gates: tuple[Gate, ...]) -> Any:
+    t = TICKETS.c
+    return (
+        select(t.customer_id, func.count().label("open_urgent"))
+        .select_from(scope.from_clause())
+        .where(
+            *scope.where(),
+            t.priority == "URGENT",
+            t.status.in_(UNRESOLVED),
+            *_masks(*gates),
+        )
+        .group_by(t.customer_id)
+        .subquery("urgent")
+    )
+
+
+def _item(row: Any, flags: dict[AttentionReason, Any]) -> AttentionItem:
+    due = row.get("follow_up_due_on")
+    return AttentionItem(
+        reasons=[reason for reason in flags if row[reason.value]],
+        days_silent=None if row.get("days_silent") is None else int(row["days_silent"]),
+        follow_up_due_on=due if isinstance(due, date) else None,
+        open_urgent_tickets=row.get("open_urgent_tickets"),
+        customer_pk=row["pk"],
+    )
+
+
+def _note_reads(
+    customers: InsightScope,
+    deals: InsightScope,
+    tickets: InsightScope,
+    notes: InsightScope,
+    flags: dict[AttentionReason, Any],
+    ids: list[int],
+) -> None:
+    fields = {
+        AttentionReason.SILENT: (customers, ["lastInteractionAt", "createdAt", "level"]),
+        AttentionReason.CHURN_RISK: (deals, ["stage", "amount"]),
+        AttentionReason.OVERDUE_FOLLOW_UP: (notes, ["nextFollowUpOn", "occurredAt"]),
+        AttentionReason.URGENT_TICKETS: (tickets, ["status", "priority"]),
+    }
+    customers.note_read("attention", [], ids)
+    for reason in flags:
+        scope, names = fields[reason]
+        scope.note_read("attention", names)
+
+
+def _connection(
+    items: list[AttentionItem],
+    cursors: list[str],
+    has_next: bool,
+    total: int,
+    withheld: list[AttentionReason],
+) -> AttentionConnection:
+    return AttentionConnection(
+        edges=[AttentionEdge(cursor=c, node=i) for c, i in zip(cursors, items, strict=True)],
+        nodes=items,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None),
+        total_count=total,
+        withheld_reasons=withheld,
+    )

@@ -1,0 +1,53 @@
+"""The insight root fields; each hands off to its module, which owns its SQL."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers.insights.attention import attention
+from resolvers.insights.funnel import sales_funnel
+from resolvers.insights.leaderboard import leaderboard
+from resolvers.insights.segments import customer_segments
+from resolvers.insights.service import service_board
+from schema.insights import (
+    AttentionConnection,
+    CustomerSegments,
+    InsightFilter,
+    InsightPeriod,
+    Leaderboard,
+    SalesFunnel,
+    ServiceBoard,
+)
+
+
+@strawberry.type
+class InsightsQuery:
+    @strawberry.field(description="Opportunities per stage, conversion and time per stage.")
+    async def sales_funnel(
+        self, info: strawberry.Info, filter: InsightFilter | None = None
+    ) -> SalesFunnel:
+        return await sales_funnel(info.context, filter)
+
+    @strawberry.field(description="Tickets per status, resolution times, satisfaction, SLA.")
+    async def service_board(
+        self, info: strawberry.Info, filter: InsightFilter | None = None
+    ) -> ServiceBoard:
+        return await service_board(info.context, filter)
+
+    @strawberry.field(description="RFM segments, levels, regions and industries of customers.")
+    async def customer_segments(
+        self, info: strawberry.Info, filter: InsightFilter | None = None
+    ) -> CustomerSegments:
+        return await customer_segments(info.context, filter)
+
+    @strawberry.field(description="Customers that need someone now, each with its reasons.")
+    async def attention(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> AttentionConnection:
+        return await attention(info.context, first, after)
+
+    @strawberry.field(description="Per owner: new customers, won deals, interactions logged.")
+    async def leaderboard(
+        self, info: strawberry.Info, period: InsightPeriod = InsightPeriod.LAST_30_DAYS
+    ) -> Leaderboard:
+        return await leaderboard(info.context, period)

@@ -1,0 +1,189 @@
+"""`customerSegments`: RFM segments, and the customers by level, region and industry.
+
+RFM here reads the won opportunities the caller may see: recency is the days since the last move
+to WON, frequency the number of won deals, monetary their amounts. `totalSpend` is not used: it is
+a finance-only field with no time axis, so segments would mean different things to different
+callers. Scores use fixed thresholds rather than quintiles of the caller's own customers, so a
+customer's segment does not change with who asks. One statement: the scores per customer, then
+`GROUPING SETS` over segment, level, region and industry.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, literal, literal_column, select
+
+from policy.vocabulary import Resource
+from resolvers.context import RequestContext
+from resolvers.insights.funnel import CHANGES
+from resolvers.insights.rights import (
+    Gate,
+    InsightScope,
+    filter_clauses,
+    report_partial,
+    withhold,
+)
+from resolvers.records import CUSTOMERS, OPPORTUNITIES
+from schema.enums import CustomerLevel
+from schema.insights import (
+    CustomerSegments,
+    InsightFilter,
+    LevelCount,
+    NamedCount,
+    RfmSegment,
+    SegmentCount,
+)
+
+SECONDS_PER_DAY = 86_400
+# score 5 down to 2 at or below each bound; beyond the last (or never): 1
+RECENCY_DAYS = (30, 90, 180, 365)
+# score 2 up to 5 from each bound up; below the first: 1
+FREQUENCY_WINS = (1, 2, 3, 5)
+MONETARY_AMOUNTS = (10_000, 100_000, 500_000, 2_000_000)
+
+
+def _rising(value: Any, bounds: tuple[int, ...]) -> ColumnElement[int]:
+    """1 below the first bound, 2 … 5 from each bound up."""
+    whens = [(value >= bound, score) for score, bound in reversed(list(enumerate(bounds, 2)))]
+    return case(*whens, else_=1)
+
+
+def _segment(r: Any, f: Any, m: Any) -> ColumnElement[str]:
+    """First rule that holds, best segment first."""
+    return case(
+        (f == 1, RfmSegment.NO_PURCHASE.value),
+        ((r >= 4) & (f >= 3) & (m >= 4), RfmSegment.CHAMPIONS.value),
+        ((r >= 3) & (f >= 3), RfmSegment.LOYAL.value),
+        (r >= 4, RfmSegment.PROMISING.value),
+        (r == 3, RfmSegment.NEEDS_ATTENTION.value),
+        ((f >= 3) | (m >= 4), RfmSegment.AT_RISK.value),
+        else_=RfmSegment.HIBERNATING.value,
+    )
+
+
+async def customer_segments(
+    context: RequestContext, filter: InsightFilter | None
+) -> CustomerSegments:
+    computed_at = datetime.now(UTC)
+    customers = InsightScope(context, Resource.CUSTOMER, CUSTOMERS)
+    deals = InsightScope(context, Resource.OPPORTUNITY, OPPORTUNITIES)
+    c, o, h = CUSTOMERS.c, OPPORTUNITIES.c, CHANGES.c
+    where = filter_clauses(
+        customers,
+        filter,
+        owner=(customers, "owner", c.owner_id),
+        created=(customers, "createdAt", c.created_at),
+    )
+    level, region, industry = (customers.dimension(f) for f in ("level", "region", "industry"))
+    stage, amount = deals.dimension("stage"), deals.value("amount")
+    withhold(context, level, region, industry, stage, amount)
+    rfm_hidden = stage.denied or amount.denied
+
+    dimensions: list[tuple[str, Any]] = []
+    totals: dict[str, dict[str | None, int]] = {}
+    total = 0
+    if not customers.is_empty:
+        columns: dict[str, Any] = {}
+        source: Any = CUSTOMERS
+        if not rfm_hidden:
+            won_at = (
+                select(h.opportunity_id, func.max(h.at).label("won_at"))
+                .where(h.to_stage == "WON")
+                .group_by(h.opportunity_id)
+                .subquery("won_at")
+            )
+            wins = (
+                select(
+                    o.customer_id,
+                    func.max(func.coalesce(won_at.c.won_at, o.updated_at)).label("last_won"),
+                    func.count().label("deals"),
+                    func.coalesce(func.sum(amount.column(o.amount)), 0).label("value"),
+                )
+                .select_from(deals.from_clause().outerjoin(won_at, won_at.c.opportunity_id == o.id))
+                .where(*deals.where(), o.stage == "WON", *_masks(stage))
+                .group_by(o.customer_id)
+                .subquery("wins")
+            )
+            source = CUSTOMERS.outerjoin(wins, wins.c.customer_id == c.id)
+            days = func.extract("epoch", literal(computed_at) - wins.c.last_won) / SECONDS_PER_DAY
+            r = case(
+                (wins.c.last_won.is_(None), 1),
+                *[(days <= bound, score) for score, bound in zip((5, 4, 3, 2), RECENCY_DAYS,
+                                                                 strict=True)],
+                else_=1,
+            )  # fmt: skip
+            columns.update(
+                r=r,
+                f=_rising(func.coalesce(wins.c.deals, 0), FREQUENCY_WINS),
+                m=_rising(func.coalesce(wins.c.value, 0), MONETARY_AMOUNTS),
+            )
+        for name, gate, column in (
+            ("level", level, c.level), ("region", region, c.region),
+            ("industry", industry, c.industry),
+        ):  # fmt: skip
+            if not gate.denied:
+                columns[name] = gate.column(column)
+        scored = (
+            select(*(value.label(name) for name, value in columns.items()))
+            .select_from(source)
+            .where(*customers.where(), *where)
+            .subquery("scored")
+        )
+        if not rfm_hidden:
+            dimensions.append(("segment", _segment(scored.c.r, scored.c.f, scored.c.m)))
+        dimensions += [(n, scored.c[n]) for n in ("level", "region", "industry") if n in columns]
+        expressions = [e for _, e in dimensions]
+        statement = select(
+            *expressions,
+            func.count(),
+            func.grouping(*expressions) if expressions else literal(0),
+        ).select_from(scored)
+        if expressions:
+            # the empty set `()` adds the grand total row
+            statement = statement.group_by(func.grouping_sets(*expressions, literal_column("()")))
+        totals = {name: {} for name, _ in dimensions}
+        full = (1 << len(expressions)) - 1
+        for row in (await context.db.execute(statement)).all():
+            count, grouping = row[-2], row[-1]
+            if grouping == full:
+                total = count
+                continue
+            for position, (name, _) in enumerate(dimensions):
+                if grouping == full ^ (1 << (len(expressions) - 1 - position)):
+                    totals[name][row[position]] = count
+        await report_partial(customers, where, [level, region, industry])
+        await report_partial(deals, [], [stage, amount])
+    customers.note_read(
+        "customerSegments",
+        [g.type_field.split(".")[1] for g in (level, region, industry) if not g.denied],
+    )
+    if not rfm_hidden:
+        deals.note_read("customerSegments", ["stage", "amount"])
+    return CustomerSegments(
+        total_count=total,
+        segments=None
+        if rfm_hidden
+        else [SegmentCount(segment=s, count=totals.get("segment", {}).get(s.value, 0))
+              for s in RfmSegment],
+        levels=None
+        if level.denied
+        else [LevelCount(level=v, count=totals.get("level", {}).get(v.value, 0))
+              for v in CustomerLevel],
+        regions=_named(totals.get("region", {}), region),
+        industries=_named(totals.get("industry", {}), industry),
+        computed_at=computed_at,
+    )  # fmt: skip
+
+
+def _masks(*gates: Gate) -> list[ColumnElement[bool]]:
+    return [g.mask for g in gates if g.mask is not None]
+
+
+def _named(counts: dict[str | None, int], gate: Gate) -> list[NamedCount] | None:
+    if gate.denied:
+        return None
+    entries = [NamedCount(name=name, count=count) for name, count in counts.items()]
+    entries.sort(key=lambda e: (-e.count, e.name is None, e.name or ""))
+    return entries
