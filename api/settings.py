@@ -15,6 +15,7 @@ from api.secrets import ConfigurationError, SecretSource, random_secret
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
 from resolvers.bulk.settings import BulkSettings
+from resolvers.insights.settings import InsightSettings
 
 ENVIRONMENTS = ("dev", "test", "prod")
 
@@ -36,6 +37,7 @@ class Settings:
     auth: AuthSettings = field(repr=False)
     pool: PoolOptions = PoolOptions()
     limits: LimitSettings = LimitSettings()
+    insights: InsightSettings = InsightSettings()  # SLA hours, silence and churn thresholds
     hardening: HardeningSettings = HardeningSettings()
     bulk: BulkSettings = BulkSettings()
     log_level: str = "INFO"
@@ -75,6 +77,7 @@ class Settings:
             log_level=environ.get("DOSSIER_LOG_LEVEL", "INFO"),
             hardening=HardeningSettings.from_env(environ),
             bulk=BulkSettings.from_env(environ),
+            insights=InsightSettings.from_env(environ),
         )
 
 
