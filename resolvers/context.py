@@ -22,6 +22,7 @@ from policy.principal import Principal
 from policy.store import PolicyStore
 
 if TYPE_CHECKING:
+    from resolvers.mutations.quality import QualityLoader
     from resolvers.reader import RecordReader
 
 # statements sent during the current request; the engine hook in `count_statements` adds to it
@@ -100,6 +101,7 @@ class RequestContext:
     pending_events: list[Any] = field(default_factory=list)  # audit records of writes
     extras: dict[str, Any] = field(default_factory=dict)
     _reader: RecordReader | None = field(default=None, init=False)
+    _quality: QualityLoader | None = field(default=None, init=False)
 
     @property
     def reader(self) -> RecordReader:
@@ -108,6 +110,15 @@ class RequestContext:
 
             self._reader = RecordReader(self)
         return self._reader
+
+    @property
+    def quality(self) -> QualityLoader:
+        """`Customer.quality`, batched per request (issue 6)."""
+        if self._quality is None:
+            from resolvers.mutations.quality import QualityLoader
+
+            self._quality = QualityLoader(self)
+        return self._quality
 
     def deny(self, type_field: str) -> None:
         """Note a withheld field; the endpoint reports each once per response."""

@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Table, literal, null
 
-from db.models import Contact, Customer, Department, Opportunity, Ticket, User
+from db.models import Contact, Customer, Department, Interaction, Opportunity, Ticket, User
 from policy.predicates import ScopeColumns
 from policy.vocabulary import Resource
 from schema import contact as contact_schema
 from schema import customer as customer_schema
+from schema import interaction as interaction_schema
 from schema import opportunity as opportunity_schema
 from schema import ticket as ticket_schema
 from schema import user as user_schema
@@ -29,11 +30,13 @@ from schema.enums import (
     TicketPriority,
     TicketStatus,
 )
+from schema.interaction import InteractionChannel
 
 CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]  # declarative tables are Tables
 CONTACTS: Table = Contact.__table__  # type: ignore[assignment]
 OPPORTUNITIES: Table = Opportunity.__table__  # type: ignore[assignment]
 TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
+INTERACTIONS: Table = Interaction.__table__  # type: ignore[assignment]
 USERS: Table = User.__table__  # type: ignore[assignment]
 DEPARTMENTS: Table = Department.__table__  # type: ignore[assignment]
 
@@ -137,6 +140,8 @@ CUSTOMER = RecordSpec(
             _f("contacts", "contacts", target="Contact"),
             _f("opportunities", "opportunities", target="Opportunity"),
             _f("tickets", "tickets", target="Ticket"),
+            _f("interactions", "interactions", target="Interaction"),
+            _f("quality", "quality"),  # computed by resolvers.mutations.quality
         ]
     ),
     private={"pk": "id", "owner_id": "owner_id", "department_id": "department_id"},
@@ -205,6 +210,27 @@ TICKET = RecordSpec(
     joins_customer=True,
 )
 
+INTERACTION = RecordSpec(
+    type_name="Interaction",
+    resource=Resource.INTERACTION,
+    table=INTERACTIONS,
+    build=interaction_schema.Interaction,
+    fields=dict(
+        [
+            _f("channel", "channel", "channel", convert=_enum(InteractionChannel)),
+            _f("summary", "summary", "summary"),
+            _f("occurredAt", "occurred_at", "occurred_at"),
+            _f("nextFollowUpOn", "next_follow_up_on", "next_follow_up_on"),
+            _f("customer", "customer", target="Customer", foreign_key="customer_id"),
+            _f("author", "author", target="User", foreign_key="author_id"),
+        ]
+    ),
+    private={"pk": "id", "customer_id": "customer_id", "author_id": "author_id"},
+    scope_columns=_customer_facts,
+    joins_customer=True,
+    has_archive=False,
+)
+
 USER = RecordSpec(
     type_name="User",
     resource=Resource.USER,
@@ -240,7 +266,8 @@ DEPARTMENT = RecordSpec(
 )
 
 SPECS: dict[str, RecordSpec] = {
-    spec.type_name: spec for spec in (CUSTOMER, CONTACT, OPPORTUNITY, TICKET, USER, DEPARTMENT)
+    spec.type_name: spec
+    for spec in (CUSTOMER, CONTACT, OPPORTUNITY, TICKET, INTERACTION, USER, DEPARTMENT)
 }
 
 # connection fields of a parent type: field name → (child type, link column on the child)
@@ -248,4 +275,5 @@ CHILDREN: dict[tuple[str, str], str] = {
     ("Customer", "contacts"): "Contact",
     ("Customer", "opportunities"): "Opportunity",
     ("Customer", "tickets"): "Ticket",
+    ("Customer", "interactions"): "Interaction",
 }

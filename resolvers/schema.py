@@ -20,15 +20,19 @@ from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
 from resolvers.customer import CustomerQuery
 from resolvers.me import NodeQuery
+from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
 from resolvers.records_query import RecordsQuery
 from schema.contact import Contact
 from schema.customer import Customer
+from schema.interaction import Interaction
 from schema.opportunity import Opportunity
 from schema.ticket import Ticket
 from schema.user import Department, User
 
-Query = merge_types("Query", (NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery))
-Mutation = merge_types("Mutation", (AdminMutation,))
+Query = merge_types(
+    "Query", (NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, *WRITE_QUERIES)
+)
+Mutation = merge_types("Mutation", (AdminMutation, *WRITE_MUTATIONS))
 
 
 class DossierSchema(strawberry.Schema):
@@ -49,7 +53,7 @@ def build_schema(
     return DossierSchema(
         query=Query,
         mutation=Mutation,
-        types=[Customer, Contact, Opportunity, Ticket, User, Department],
+        types=[Customer, Contact, Opportunity, Ticket, Interaction, User, Department],
         extensions=[
             *extensions,
             lambda: ParserCache(maxsize=1024),

@@ -10,10 +10,12 @@ import strawberry
 
 from schema.enums import CustomerKind, CustomerLevel
 from schema.node import Connection, Node
+from schema.quality import CustomerQuality
 from schema.user import Department, User
 
 if TYPE_CHECKING:
     from schema.contact import Contact
+    from schema.interaction import Interaction
     from schema.opportunity import Opportunity
     from schema.ticket import Ticket
 
@@ -67,3 +69,13 @@ class Customer(Node):
         self, info: strawberry.Info, first: int | None = 50, after: str | None = None
     ) -> Connection[Annotated[Ticket, strawberry.lazy("schema.ticket")]] | None:
         return await info.context.reader.children(info, self, "tickets", first, after)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Follow-ups (跟进记录), oldest first.")
+    async def interactions(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[Annotated[Interaction, strawberry.lazy("schema.interaction")]] | None:
+        return await info.context.reader.children(info, self, "interactions", first, after)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="3C data quality: complete, current, accurate.")
+    async def quality(self, info: strawberry.Info) -> CustomerQuality | None:
+        return await info.context.quality.of(self)  # type: ignore[no-any-return]
