@@ -13,6 +13,7 @@ from starlette.routing import Route
 from strawberry.http.ides import get_graphql_ide_html
 
 from api.auth.routes import routes as auth_routes
+from api.exports import routes as export_routes
 from api.graphql import graphql_endpoint
 from api.hardening import layers as hardening
 from api.metrics import metrics_endpoint, timed, watch_pool
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", timed(graphql_endpoint), methods=["GET", "POST"]),
         Route("/metrics", metrics_endpoint),
         *auth_routes,
+        *export_routes,
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=hardening.http_middleware(settings)

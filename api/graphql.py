@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 
 from api.auth.backend import authenticate
 from api.auth.errors import AuthenticationError, unauthorized_response
+from api.exports import UploadRefusedError, bulk_runtime, close_uploads, upload_payload
 from api.hardening.rate_limit import too_many_requests
 from api.metrics import observe_operation
 from api.state import AppState
@@ -133,7 +134,8 @@ async def graphql_endpoint(request: Request) -> Response:
             return HTMLResponse(state.extras["graphiql_html"])
         return error_response("Use POST with application/json", "BAD_REQUEST", 405, request_id)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
+    is_upload = content_type == "multipart/form-data"  # GraphQL multipart request: imports
+    if content_type != "application/json" and not is_upload:
         return error_response(
             "Content-Type must be application/json", "BAD_REQUEST", 415, request_id
         )
@@ -145,9 +147,15 @@ async def graphql_endpoint(request: Request) -> Response:
     if wait is not None:
         return too_many_requests(wait, request_id)
     try:
-        payload = orjson.loads(await request.body())
+        if is_upload:
+            payload = await upload_payload(request, state.settings.bulk.max_upload_bytes)
+        else:
+            payload = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         return error_response("Body is not valid JSON", "BAD_REQUEST", 400, request_id)
+    except UploadRefusedError as refused:
+        await close_uploads(request)
+        return error_response(refused.message, refused.code, refused.status, request_id)
     if isinstance(payload, list):
         # batching is off: one operation per request keeps every limit per operation
         return error_response(
@@ -185,6 +193,7 @@ async def graphql_endpoint(request: Request) -> Response:
         cipher=state.settings.field_cipher,
         policy_store=store,
         meta=meta,
+        extras={"bulk": bulk_runtime(state)},
     )
     counter = [0]
     token = statement_counter.set(counter)
@@ -228,6 +237,7 @@ async def graphql_endpoint(request: Request) -> Response:
             return error_response("The request could not be audited", "INTERNAL", 503, request_id)
     finally:
         await db.close()
+        await close_uploads(request)
         statement_counter.reset(token)
     if context.extras.get("policy_changed"):
         # this process answers its next request under the new rules; the others hear NOTIFY

@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
+from resolvers.bulk.operations import BulkMutation, BulkQuery
 from resolvers.customer import CustomerQuery
 from resolvers.me import NodeQuery
 from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
@@ -30,9 +31,10 @@ from schema.ticket import Ticket
 from schema.user import Department, User
 
 Query = merge_types(
-    "Query", (NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, *WRITE_QUERIES)
+    "Query",
+    (NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, *WRITE_QUERIES),
 )
-Mutation = merge_types("Mutation", (AdminMutation, *WRITE_MUTATIONS))
+Mutation = merge_types("Mutation", (AdminMutation, BulkMutation, *WRITE_MUTATIONS))
 
 
 class DossierSchema(strawberry.Schema):
