@@ -75,7 +75,7 @@ def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     formatted: dict[str, Any] = {"message": error.message}
     if error.path is not None:
         formatted["path"] = error.path
-    if original is None:
+    if original is None or isinstance(original, GraphQLError):
         # parse and validation errors, variable coercion: the request itself is wrong
         formatted["extensions"] = {"code": "BAD_USER_INPUT"}
         if error.locations:

@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from api.hardening.settings import HardeningSettings
 
 ALLOWED_METHODS = ("GET", "POST")
-ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID")
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-ID", "X-Dossier-Upload")
 EXPOSED_HEADERS = ("X-Request-ID", "Retry-After")
 
 

@@ -62,8 +62,14 @@ async def running(settings: Settings) -> AsyncIterator[GraphQLClient]:
 
 
 @pytest.fixture(scope="session")
-async def hardened_app(demo_settings: Settings, demo: object) -> AsyncIterator[Starlette]:
-    application = create_app(settings_with(demo_settings, user_rate=GENEROUS))
+def seeded_settings(demo_settings: Settings, demo: object) -> Settings:
+    """The demo settings, once the demo database is migrated and seeded."""
+    return demo_settings
+
+
+@pytest.fixture(scope="session")
+async def hardened_app(seeded_settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings_with(seeded_settings, user_rate=GENEROUS))
     async with application.router.lifespan_context(application):
         yield application
 
