@@ -28,6 +28,8 @@ mutation($filter: CustomerFilter, $fields: [String!], $format: ExportFormat! = C
   }
 }"""
 
+UPLOAD_MAP = '{"0": ["variables.upload"]}'
+
 IMPORT_CUSTOMERS = """
 mutation($upload: Upload!, $dryRun: Boolean!, $mapping: JSON) {
   importCustomers(upload: $upload, dryRun: $dryRun, mapping: $mapping) {
@@ -38,19 +40,19 @@ mutation($upload: Upload!, $dryRun: Boolean!, $mapping: JSON) {
 
 
 async def export(
-    gql: GraphQLClient, username: str, mutation: str, variables: dict[str, Any], name: str
+    client: GraphQLClient, username: str, mutation: str, variables: dict[str, Any], name: str
 ) -> dict[str, Any]:
-    body = await gql.query(username, mutation, variables)
+    body = await client.query(username, mutation, variables)
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"][name]
     return result
 
 
-async def download(gql: GraphQLClient, username: str | None, url: str) -> httpx.Response:
+async def download(client: GraphQLClient, username: str | None, url: str) -> httpx.Response:
     headers = {}
     if username is not None:
-        headers["Authorization"] = f"Bearer {await gql.token(username)}"
-    return await gql.http.get(url, headers=headers)
+        headers["Authorization"] = f"Bearer {await client.token(username)}"
+    return await client.http.get(url, headers=headers)
 
 
 def csv_rows(content: bytes) -> list[dict[str, str]]:
@@ -59,7 +61,7 @@ def csv_rows(content: bytes) -> list[dict[str, str]]:
 
 
 async def upload(
-    gql: GraphQLClient,
+    client: GraphQLClient,
     username: str,
     content: bytes,
     file_name: str,
@@ -73,12 +75,12 @@ async def upload(
         "query": IMPORT_CUSTOMERS,
         "variables": {"upload": None, "dryRun": dry_run, "mapping": mapping},
     }
-    headers = {"Authorization": f"Bearer {await gql.token(username)}"}
+    headers = {"Authorization": f"Bearer {await client.token(username)}"}
     if marked:
         headers["X-Dossier-Upload"] = "1"
-    return await gql.http.post(
+    return await client.http.post(
         "/graphql",
-        data={"operations": orjson.dumps(operations).decode(), "map": '{"0": ["variables.upload"]}'},
+        data={"operations": orjson.dumps(operations).decode(), "map": UPLOAD_MAP},
         files={"0": (file_name, content, "application/octet-stream")},
         headers=headers,
     )

@@ -44,8 +44,8 @@ def _rows(prefix: str, existing_email: str) -> list[list[str]]:
         HEADER,
         [f"{prefix}甲科技有限公司", "公司", "互联网", "上海", "13900000001", "", "新客户", "x"],
         [f"{prefix}乙", "个人", "", "", "12345", "", "", ""],  # bad phone
-        [f"{prefix}丙科技有限公司", "公司", "互联网", "北京", "13900000001", "", "", ""],  # dup row 2
-        [f"{prefix}丁贸易有限公司", "公司", "零售", "BJ", "", existing_email, "", ""],  # dup existing
+        [f"{prefix}丙科技有限公司", "公司", "互联网", "北京", "13900000001", "", "", ""],  # dup 2
+        [f"{prefix}丁贸易有限公司", "公司", "零售", "BJ", "", existing_email, "", ""],  # dup db
         [f"{prefix}戊", "个人", "", "", "", f"{prefix.lower()}wu@example.com", "", ""],
     ]
 
@@ -218,10 +218,10 @@ async def test_an_oversized_upload_is_refused_without_reading_it_all(
                   "variables": {"u": None}}  # fmt: skip
     boundary = "bulkboundary"
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n'
         f"{orjson.dumps(operations).decode()}\r\n--{boundary}\r\n"
-        "Content-Disposition: form-data; name=\"map\"\r\n\r\n{\"0\": [\"variables.u\"]}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"big.csv\"\r\n"
+        'Content-Disposition: form-data; name="map"\r\n\r\n{"0": ["variables.u"]}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="0"; filename="big.csv"\r\n'
         "Content-Type: text/csv\r\n\r\nname\n"
     ).encode()
     sent = 0
@@ -263,7 +263,7 @@ async def test_a_long_import_answers_with_a_job_whose_progress_can_be_polled(
         transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50003))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             client = GraphQLClient(http, gql.tokens)
-            started = (await upload(client, "alice", csv_bytes(rows), "p.csv", dry_run=False))
+            started = await upload(client, "alice", csv_bytes(rows), "p.csv", dry_run=False)
             job = started.json()["data"]["importCustomers"]
             assert job["status"] == "RUNNING"
             seen = []
