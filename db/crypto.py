@@ -29,9 +29,9 @@ class FieldKeyError(ValueError):
 class FieldCipher:
     """Encrypts and decrypts sensitive column values with versioned AES-256-GCM keys."""
 
-    keys: Mapping[str, bytes]
+    keys: Mapping[str, bytes] = field(repr=False)
     active_key_id: str
-    blind_index_key: bytes
+    blind_index_key: bytes = field(repr=False)
     _aead: dict[str, AESGCM] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
