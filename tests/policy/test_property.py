@@ -34,13 +34,25 @@ from tests.conftest import fresh_database, settings_for
 PROBE = "alice"
 CUSTOMER_FIELDS = ("name", "region", "industry", "phone", "email", "totalSpend", "creditCode")
 CONTACT_FIELDS = ("name", "title", "phone", "email")
-SENSITIVE = {"customer": {"phone", "email", "idNumber", "totalSpend", "creditCode"},
-             "contact": {"phone", "email"}}  # fmt: skip
+SENSITIVE = {
+    "customer": {"phone", "email", "idNumber", "totalSpend", "creditCode"},
+    "contact": {"phone", "email"},
+}
 RESOURCES = (
-    "customer", "customer.*", "customer.phone", "customer.email", "customer.name",
-    "customer.{phone,email}", "customer.{totalSpend,creditCode}", "customer.region",
-    "customer.contacts", "contact", "contact.*", "contact.phone", "contact.{name,title}",
-)  # fmt: skip
+    "customer",
+    "customer.*",
+    "customer.phone",
+    "customer.email",
+    "customer.name",
+    "customer.{phone,email}",
+    "customer.{totalSpend,creditCode}",
+    "customer.region",
+    "customer.contacts",
+    "contact",
+    "contact.*",
+    "contact.phone",
+    "contact.{name,title}",
+)
 SCOPES = ("OWN", "DEPARTMENT", "SUBTREE", "ALL")
 
 
@@ -81,24 +93,38 @@ async def world(world_url: str, data_dir: Path) -> AsyncIterator[World]:
     await seed_demo(engine, settings.field_cipher, customers=24)
     cipher = settings.field_cipher
     async with engine.connect() as connection:
-        user_id = (await connection.execute(
-            text("SELECT id FROM users WHERE username = :u"), {"u": PROBE})).scalar_one()  # fmt: skip
-        departments = {r.id: r.parent_id for r in await connection.execute(
-            text("SELECT id, parent_id FROM departments"))}  # fmt: skip
+        user_id = (
+            await connection.execute(text("SELECT id FROM users WHERE username = :u"), {"u": PROBE})
+        ).scalar_one()
+        departments = {
+            r.id: r.parent_id
+            for r in await connection.execute(text("SELECT id, parent_id FROM departments"))
+        }
         customers = {
             r.id: {
-                "owner_id": r.owner_id, "department_id": r.department_id, "name": r.name,
-                "region": r.region, "industry": r.industry, "email": r.email,
+                "owner_id": r.owner_id,
+                "department_id": r.department_id,
+                "name": r.name,
+                "region": r.region,
+                "industry": r.industry,
+                "email": r.email,
                 "phone": cipher.decrypt("customer.phone", r.phone_enc),
-                "totalSpend": r.total_spend, "creditCode": r.credit_code,
+                "totalSpend": r.total_spend,
+                "creditCode": r.credit_code,
             }
             for r in await connection.execute(text("SELECT * FROM customers"))
-        }  # fmt: skip
+        }
         contacts: dict[int, list[dict[str, Any]]] = {}
         for r in await connection.execute(text("SELECT * FROM contacts ORDER BY id")):
-            contacts.setdefault(r.customer_id, []).append({
-                "id": r.id, "name": r.name, "title": r.title, "email": r.email,
-                "phone": cipher.decrypt("contact.phone", r.phone_enc)})  # fmt: skip
+            contacts.setdefault(r.customer_id, []).append(
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "title": r.title,
+                    "email": r.email,
+                    "phone": cipher.decrypt("contact.phone", r.phone_enc),
+                }
+            )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield World(settings, engine, app, user_id, departments, customers, contacts)
@@ -162,9 +188,10 @@ class Oracle:
         return any(
             self._holds(scope, held_in, customer)
             for held_in, resource, scope, rule_effect, _ in self._applicable()
-            if rule_effect == effect and matches(obj, resource)
+            if rule_effect == effect
+            and matches(obj, resource)
             and (not named or not any(c in resource for c in "*?["))
-        )  # fmt: skip
+        )
 
     def row(self, kind: str, customer: dict[str, Any]) -> bool:
         return self._any(kind, "allow", customer, False) and not self._any(
@@ -177,10 +204,12 @@ class Oracle:
         obj = f"{kind}.{name}"
         named = name in SENSITIVE.get(kind, set())
         naming_rules = [
-            r for r in self._applicable()
-            if r[3] == "allow" and matches(obj, r[1])
+            r
+            for r in self._applicable()
+            if r[3] == "allow"
+            and matches(obj, r[1])
             and (not named or not any(c in r[1] for c in "*?["))
-        ]  # fmt: skip
+        ]
         allowed = self._any(obj, "allow", customer, named) if naming_rules or named else True
         return allowed and not self._any(obj, "deny", customer, False)
 
@@ -198,12 +227,21 @@ def policies(draw: st.DrawFn, departments: list[int]) -> tuple[list[Any], list[A
     base = [("r1", "*", "customer", draw(st.sampled_from(SCOPES)), "allow")]
     if draw(st.booleans()):
         base.append(("r1", "*", "contact", draw(st.sampled_from(SCOPES)), "allow"))
-    rules = base + draw(st.lists(st.tuples(
-        st.sampled_from(ROLES), dept, st.sampled_from(RESOURCES), st.sampled_from(SCOPES),
-        st.sampled_from(["allow", "allow", "allow", "deny"])), min_size=0, max_size=7))  # fmt: skip
+    rules = base + draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(ROLES),
+                dept,
+                st.sampled_from(RESOURCES),
+                st.sampled_from(SCOPES),
+                st.sampled_from(["allow", "allow", "allow", "deny"]),
+            ),
+            min_size=0,
+            max_size=7,
+        )
+    )
     home = st.sampled_from(list(map(str, departments)))
-    assignments = [("r1", draw(home))] + draw(st.lists(
-        st.tuples(st.just("r2"), home), max_size=1))  # fmt: skip
+    assignments = [("r1", draw(home))] + draw(st.lists(st.tuples(st.just("r2"), home), max_size=1))
     return rules, assignments
 
 
@@ -217,32 +255,37 @@ queries = st.tuples(
 def build_query(customer_fields: list[str], contact_fields: list[str], style: str) -> str:
     contact = ""
     if contact_fields:
-        contact = " contacts(first: 50) { nodes { id %s } }" % " ".join(contact_fields)
+        contact = " contacts(first: 50) { nodes { id " + " ".join(contact_fields) + " } }"
     fields = " ".join(customer_fields) + contact
-    if style == "fragment":
-        return (
-            "fragment F on Customer { %s } { customers(first: 500) { nodes { id ...F } } }" % fields
-        )
-    if style == "inline":
-        return "{ customers(first: 500) { nodes { id ... on Customer { %s } } } }" % fields
     if style == "alias":
-        aliased = " ".join(f"{f}: {f}" for f in customer_fields) + contact
-        return "{ customers(first: 500) { nodes { id %s } } }" % aliased
-    return "{ customers(first: 500) { nodes { id %s } } }" % fields
+        fields = " ".join(f"{f}: {f}" for f in customer_fields) + contact
+    page = "{ customers(first: 500) { nodes { id BODY } } }"
+    if style == "fragment":
+        return f"fragment F on Customer {{ {fields} }} " + page.replace("BODY", "...F")
+    if style == "inline":
+        return page.replace("BODY", f"... on Customer {{ {fields} }}")
+    return page.replace("BODY", fields)
 
 
 async def install(world: World, rules: list[Any], assignments: list[Any]) -> None:
     async with world.engine.begin() as connection:
         await connection.execute(text("DELETE FROM policy_rules"))
         for role, dept, resource, scope, effect in rules:
-            await connection.execute(text(
-                "INSERT INTO policy_rules (ptype, v0, v1, v2, v3, v4, v5) "
-                "VALUES ('p', :r, :d, :o, 'READ', :s, :e) ON CONFLICT DO NOTHING"),
-                {"r": role, "d": dept, "o": resource, "s": scope, "e": effect})  # fmt: skip
+            await connection.execute(
+                text(
+                    "INSERT INTO policy_rules (ptype, v0, v1, v2, v3, v4, v5) "
+                    "VALUES ('p', :r, :d, :o, 'READ', :s, :e) ON CONFLICT DO NOTHING"
+                ),
+                {"r": role, "d": dept, "o": resource, "s": scope, "e": effect},
+            )
         for role, dept in assignments:
-            await connection.execute(text(
-                "INSERT INTO policy_rules (ptype, v0, v1, v2) VALUES ('g', :u, :r, :d) "
-                "ON CONFLICT DO NOTHING"), {"u": PROBE, "r": role, "d": dept})  # fmt: skip
+            await connection.execute(
+                text(
+                    "INSERT INTO policy_rules (ptype, v0, v1, v2) VALUES ('g', :u, :r, :d) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                {"u": PROBE, "r": role, "d": dept},
+            )
     await world.app.state.dossier.extras["policy_store"].reload()
 
 
@@ -250,12 +293,20 @@ def plain(value: Any) -> Any:
     return None if value is None else str(value)
 
 
-def check(world: World, oracle: Oracle, body: dict[str, Any], customer_fields: list[str],
-          contact_fields: list[str]) -> None:  # fmt: skip
+def check(
+    world: World,
+    oracle: Oracle,
+    body: dict[str, Any],
+    customer_fields: list[str],
+    contact_fields: list[str],
+) -> None:
     nodes = body["data"]["customers"]["nodes"]
     got = {n["id"]: n for n in nodes}
-    expected_rows = {to_global_id("Customer", pk): row for pk, row in world.customers.items()
-                     if oracle.row("customer", row)}  # fmt: skip
+    expected_rows = {
+        to_global_id("Customer", pk): row
+        for pk, row in world.customers.items()
+        if oracle.row("customer", row)
+    }
     assert set(got) == set(expected_rows)
     by_global = {to_global_id("Customer", pk): pk for pk in world.customers}
     for global_id, node in got.items():
@@ -282,8 +333,11 @@ def check(world: World, oracle: Oracle, body: dict[str, Any], customer_fields: l
                     assert contact[name] is None, f"leak: Contact.{name}"
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 async def test_no_response_reveals_what_the_oracle_denies(
     world: World, data: st.DataObject
@@ -297,11 +351,13 @@ async def test_no_response_reveals_what_the_oracle_denies(
     transport = httpx.ASGITransport(app=world.app, client=("127.0.0.1", 50002))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         if PROBE not in TOKENS:
-            login = await http.post("/auth/token",
-                                    data={"username": PROBE, "password": "dossier-demo"})  # fmt: skip
+            login = await http.post(
+                "/auth/token", data={"username": PROBE, "password": "dossier-demo"}
+            )
             TOKENS[PROBE] = login.json()["access_token"]
-        response = await http.post("/graphql", json={"query": query},
-                                   headers={"Authorization": f"Bearer {TOKENS[PROBE]}"})  # fmt: skip
+        response = await http.post(
+            "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {TOKENS[PROBE]}"}
+        )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     check(world, oracle, body, customer_fields, contact_fields)
