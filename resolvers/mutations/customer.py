@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import strawberry
@@ -96,7 +97,7 @@ def apply_values(row: CustomerRow, values: Mapping[str, Any], cipher: FieldCiphe
         elif attribute == "tags":
             row.tags = list(value or [])
         elif attribute == "total_spend":
-            row.total_spend = value if value is not None else 0
+            row.total_spend = value if value is not None else Decimal(0)
         else:
             setattr(row, attribute, value.value if hasattr(value, "value") else value)
 

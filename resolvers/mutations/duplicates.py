@@ -192,7 +192,8 @@ async def candidate_pairs(context: RequestContext) -> list[DuplicatePair]:
             continue
         column = {"creditCode": "credit_code", "phone": "phone_bidx", "email": "email",
                   "idNumber": "id_number_bidx"}[guard]  # fmt: skip
-        lhs, rhs = left.c[column], right.c[column]
+        lhs: ColumnElement[Any] = left.c[column]
+        rhs: ColumnElement[Any] = right.c[column]
         if guard == "email":
             lhs, rhs = func.lower(lhs), func.lower(rhs)
         selects.append(

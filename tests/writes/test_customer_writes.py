@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.graphql import oracle
@@ -118,3 +120,21 @@ async def test_update_bumps_version_and_a_stale_write_is_a_conflict(
         id=await _pk(created["id"]),
     )  # fmt: skip
     assert (rows[0].level, rows[0].version) == ("A", 3)
+
+
+async def test_two_simultaneous_writes_of_one_version_cannot_both_win(
+    gql: GraphQLClient, demo_engine: AsyncEngine
+) -> None:
+    created = await create_customer(gql, "alice")
+    results = await asyncio.gather(
+        gql.query("alice", UPDATE, {"id": created["id"], "input": {"level": "A"}, "v": 1}),
+        gql.query("alice", UPDATE, {"id": created["id"], "input": {"level": "B"}, "v": 1}),
+    )
+    codes = sorted(tuple(error_codes(body)) for body in results)
+    assert codes == [(), ("CONFLICT",)], results
+    winner = next(body for body in results if "errors" not in body)
+    rows = await oracle.rows(
+        demo_engine, "SELECT level, version FROM customers WHERE id = :id",
+        id=await _pk(created["id"]),
+    )  # fmt: skip
+    assert rows[0].level == winner["data"]["updateCustomer"]["level"] and rows[0].version == 2
