@@ -30,7 +30,12 @@ READ_CHUNK = 1024 * 1024
 # encodings spreadsheets in China and elsewhere actually save CSV in; narrowing the detector
 # keeps it from calling a short GBK file UTF-16
 CANDIDATE_ENCODINGS = ["utf_8", "gb18030", "big5", "utf_16", "cp1252", "shift_jis", "euc_kr"]
-CHINESE_ENCODINGS = {"gb18030", "gbk", "gb2312", "hz", "big5", "big5hkscs", "cp950", "cp936"}
+# on a short file the detector cannot tell these apart; Dossier's users write Chinese, so a
+# file that also decodes as GB18030 is read as GB18030 (test: "名称\n王" in GBK looks EUC-KR)
+EAST_ASIAN_ENCODINGS = {
+    "gb18030", "gbk", "gb2312", "hz", "big5", "big5hkscs", "cp950", "cp936",
+    "euc_kr", "cp949", "shift_jis", "cp932", "euc_jp",
+}  # fmt: skip
 BINARY_SIGNATURES = {
     b"PK\x03\x04": "a ZIP archive (an Excel .xlsx file? name it .xlsx)",
     b"\xd0\xcf\x11\xe0": "an old Excel .xls or Office file (save it as .xlsx or CSV)",
@@ -149,8 +154,8 @@ def detect_encoding(path: Path, sample: bytes) -> str:
             "cannot tell the file's text encoding; save it as CSV UTF-8 and try again",
         )
     encoding = best.encoding
-    # GB18030 is a superset of GBK and GB2312; a short mainland file can look like Big5 too
-    if encoding in CHINESE_ENCODINGS and _decodes_bytes(sample, "gb18030"):
+    # GB18030 is a superset of GBK and GB2312
+    if encoding in EAST_ASIAN_ENCODINGS and _decodes_bytes(sample, "gb18030"):
         encoding = "gb18030"
     return encoding
 
