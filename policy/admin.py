@@ -70,9 +70,8 @@ def check_resource_pattern(resource: str) -> None:
     except ValueError:
         known = ", ".join(r.value for r in Resource)
         raise PolicyInputError("resource", f"unknown resource {root!r}; known: {known}") from None
-    if field and not any(c in field for c in "*?{"):
-        if field not in FIELDS.get(kind, ()):
-            raise PolicyInputError("resource", f"{kind.value} has no field {field!r}")
+    if field and not any(c in field for c in "*?{") and field not in FIELDS.get(kind, ()):
+        raise PolicyInputError("resource", f"{kind.value} has no field {field!r}")
     if field.startswith("{"):
         unknown = [f for f in field[1:-1].split(",") if f not in FIELDS.get(kind, ())]
         if unknown:

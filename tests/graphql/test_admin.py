@@ -100,7 +100,8 @@ async def test_user_lifecycle_and_role_assignment(
     assert user["username"] == "grace" and user["active"] is True
     assigned = await gql.query(
         "admin",
-        'mutation($u: ID!, $d: ID!) { assignRole(userId: $u, role: "sales_rep", departmentId: $d) }',
+        'mutation($u: ID!, $d: ID!) {'
+        ' assignRole(userId: $u, role: "sales_rep", departmentId: $d) }',
         {"u": user["id"], "d": east},
     )
     assert assigned["data"]["assignRole"] is True
@@ -126,7 +127,8 @@ async def test_explain_access_names_the_rules_and_their_department(gql: GraphQLC
     body = await gql.query(
         "admin",
         """{ explainAccess(username: "bob", resource: "customer", field: "phone", action: READ) {
-             allowed reach matched { viaRole heldInDepartment departmentPath rule { resource scope } }
+             allowed reach
+             matched { viaRole heldInDepartment departmentPath rule { resource scope } }
         } }""",
     )
     explanation = body["data"]["explainAccess"]

@@ -12,7 +12,8 @@ from tests.graphql import oracle
 from tests.graphql.conftest import GraphQLClient, error_codes
 
 TRAIL = """query($f: AuditEventFilter) { auditEvents(first: 50, filter: $f) {
-  totalCount nodes { actor actorKind action resourceType resourceIds fields operation hash prevHash } } }"""
+  totalCount
+  nodes { actor actorKind action resourceType resourceIds fields operation hash prevHash } } }"""
 
 
 async def test_a_read_is_recorded_with_ids_and_fields(gql: GraphQLClient) -> None:
@@ -81,7 +82,8 @@ async def test_policy_changes_carry_the_admin_and_the_rule(
     east = await oracle.department_id(demo_engine, "华东销售")
     body = await gql.query(
         "admin",
-        'mutation($d: ID!) { createDepartment(input: {name: "华南销售", parentId: $d}) { id name } }',
+        'mutation($d: ID!) {'
+        ' createDepartment(input: {name: "华南销售", parentId: $d}) { id name } }',
         {"d": to_global_id("Department", east)},
     )
     created = body["data"]["createDepartment"]
