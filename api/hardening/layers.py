@@ -18,6 +18,7 @@ from api.hardening.headers import SecurityHeadersMiddleware
 from api.hardening.introspection import HideSuggestionsRule, IntrospectionGate, ScrubSuggestions
 from api.hardening.limits import QueryLimits, QueryLimitsExtension
 from api.hardening.rate_limit import InProcessRateLimiter, RateLimiter
+from api.hardening.text import NulTextGuard
 from api.settings import Settings
 
 
@@ -42,6 +43,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     factories: list[Callable[[], SchemaExtension]] = [
         lambda: QueryLimitsExtension(limits),
         lambda: IntrospectionGate(enabled=hardening.introspection),
+        NulTextGuard,
     ]
     if not hardening.field_suggestions:
         factories.append(ScrubSuggestions)
