@@ -191,6 +191,25 @@ def check_answer(
             findings.statements[page] = int(sample.headers.get("x-sql-statements", "-1"))
     if kind is FLOOR and findings.ours_answer is not None:
         findings.floor_matches_ours = answer == findings.ours_answer
+        if not findings.floor_matches_ours:
+            findings.notes.append(
+                "floor differs from ours at " + first_difference(findings.ours_answer, answer)
+            )
+
+
+def first_difference(ours: Any, other: Any, path: str = "") -> str:
+    """Where two answers first differ, with both values, for the report."""
+    if isinstance(ours, dict) and isinstance(other, dict):
+        for key in sorted(set(ours) | set(other)):
+            if ours.get(key) != other.get(key):
+                return first_difference(ours.get(key), other.get(key), f"{path}.{key}")
+    if isinstance(ours, list) and isinstance(other, list):
+        if len(ours) != len(other):
+            return f"{path}: {len(ours)} items against {len(other)}"
+        for index, (a, b) in enumerate(zip(ours, other, strict=True)):
+            if a != b:
+                return first_difference(a, b, f"{path}[{index}]")
+    return f"{path}: ours {str(ours)[:120]!r}, floor {str(other)[:120]!r}"
 
 
 def measure_server(
@@ -376,8 +395,9 @@ def summarise(measurements: Sequence[Measurement]) -> dict[tuple[str, int], Summ
             p95=statistics.fmean(m.load.p95_ms for m in group),
             p99=statistics.fmean(m.load.p99_ms for m in group),
             errors=sum(m.load.errors for m in group),
-            rss_start=group[0].rss_start_mb,
-            rss_end=group[-1].rss_end_mb,
+            # the run that grew most: start and end belong to the same server process
+            rss_start=max(group, key=lambda m: m.rss_end_mb - m.rss_start_mb).rss_start_mb,
+            rss_end=max(group, key=lambda m: m.rss_end_mb - m.rss_start_mb).rss_end_mb,
             rss_peak=max(m.rss_peak_mb for m in group),
             cpu_ms=statistics.fmean(m.cpu_ms_per_request for m in group),
             generator=group[0].load.generator,
@@ -413,7 +433,7 @@ def render(
     out.append("")
     header = (
         f"{'server':<26}{'conc':>5}{'req/s':>9}{'(min-max)':>15}{'p50 ms':>9}{'p95 ms':>9}"
-        f"{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}  RSS MB start→end (peak)"
+        f"{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}  RSS MB start→end, peak"
     )
     out.append(header)
     out.append("-" * len(header))
@@ -423,7 +443,7 @@ def render(
             s = summaries.get((server, concurrency))
             if s is None:
                 continue
-            rss = f"{s.rss_start:.0f}→{s.rss_end:.0f} ({s.rss_peak:.0f})" if s.rss_peak else "-"
+            rss = f"{s.rss_start:.0f}→{s.rss_end:.0f}, {s.rss_peak:.0f}" if s.rss_peak else "-"
             spread = f"({s.rps_min:.0f}-{s.rps_max:.0f})"
             out.append(
                 f"{LABELS[server]:<26}{concurrency:>5}{s.rps:>9.1f}{spread:>15}{s.p50:>9.1f}"
@@ -481,12 +501,9 @@ def render(
             f" (decrypt {decrypt_us:.1f} µs each: +{extra_ms:.2f} ms of work per request"
             " that the policy-cost ratio credits to the policies)"
         )
-    if any(
-        s.rss_peak and s.rss_end > s.rss_start * 1.10
-        for s in summaries.values()
-        if s.server != PEER.key
-    ):
-        out.append("note: some server ended a run with >10% more RSS than it started with")
+    grown = sorted({s.server for s in summaries.values() if s.rss_end > s.rss_start * 1.10})
+    if grown:
+        out.append(f"note: RSS grew by more than 10% within a run: {', '.join(grown)}")
     for note in findings.notes:
         out.append(f"note: {note}")
     if findings.profile:
@@ -565,6 +582,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             findings.notes.append(f"PostGraphile skipped: {error}")
             log(f"PostGraphile skipped: {error}")
 
+    load_before = os.getloadavg()
     measurements: list[Measurement] = []
     for round_number in range(args.rounds):
         order = kinds if round_number % 2 == 0 else list(reversed(kinds))
@@ -597,6 +615,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             except (RuntimeError, subprocess.SubprocessError) as error:
                 findings.notes.append(f"profile failed: {error}")
 
+    load_after = os.getloadavg()
+    findings.notes.append(
+        "machine load average (1/5/15 min) before "
+        + "/".join(f"{x:.1f}" for x in load_before)
+        + ", after "
+        + "/".join(f"{x:.1f}" for x in load_after)
+        + " on 2 cores: above ~2 other work shared the machine; trust CPU ms/req over req/s"
+    )
     summaries = summarise(measurements)
     report = render(summaries, args, database, findings, decrypt_microseconds(database))
     log("")
