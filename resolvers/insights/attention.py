@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from db.models.interaction import Interaction
 from policy.vocabulary import Resource
@@ -188,7 +189,7 @@ def _latest_plans(scope: InsightScope, gates: tuple[Gate, ...]) -> Any:
         .select_from(scope.from_clause())
         .where(*scope.where(), *_masks(*gates))
         .order_by(i.customer_id, i.occurred_at.desc(), i.id.desc())
-        .distinct(i.customer_id)
+        .ext(distinct_on(i.customer_id))
     )
     return latest.subquery("plan")
 
