@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from openpyxl import Workbook
+from openpyxl import Workbook  # type: ignore[import-untyped]  # openpyxl ships no hints
 
 from resolvers.bulk.cells import csv_cell, xlsx_cell
 

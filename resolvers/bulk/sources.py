@@ -91,7 +91,7 @@ class Table:
                     yield number, list(cells)
 
     def _xlsx_rows(self) -> Iterator[tuple[int, list[Any]]]:
-        from openpyxl import load_workbook
+        from openpyxl import load_workbook  # type: ignore[import-untyped]  # no hints
 
         book = load_workbook(self.path, read_only=True, data_only=True)
         try:
@@ -219,7 +219,7 @@ def _scan_csv(path: Path, encoding: str, delimiter: str) -> tuple[tuple[str, ...
 
 
 def _read_xlsx(path: Path) -> Table:
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # type: ignore[import-untyped]  # no hints
 
     if not zipfile.is_zipfile(path):
         raise FileRejectedError(Problem.NOT_XLSX, "this .xlsx file is not an Excel workbook")
