@@ -4,8 +4,9 @@ and a 100 000-row import, in one process, on a database of its own.
     python -m bench.bulk_bench [--customers 100000] [--rows 100000] [--keep]
 
 Memory is the process's RSS sampled every 20 ms during the export, against the RSS just before
-it (the seed runs in a child process, so its garbage cannot hide the export's growth); latency is a small GraphQL read (`customers(first: 10)` as alice) sent back to back on the
-same event loop while the export runs, against the same read with nothing else running.
+it (the seed runs in a child process, so its garbage cannot hide the export's growth). Latency
+is a small GraphQL read (`customers(first: 10)` as alice) sent back to back on the same event
+loop while the export runs, against the same read with nothing else running.
 """
 
 from __future__ import annotations
