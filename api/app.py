@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state = AppState(settings=settings, engine=engine, sessions=create_sessionmaker(engine))
         async with engine.begin() as connection:
             await ensure_partitions(connection)  # this and next month's audit partitions
-        store = PolicyStore(state.sessions, listen_dsn=plain_url(database_url))
+        listen_url = plain_url(settings.listen_database_url or database_url)
+        store = PolicyStore(state.sessions, listen_dsn=listen_url)
         await store.start()
         state.extras.update(
             policy_store=store,

@@ -75,8 +75,13 @@ def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     formatted: dict[str, Any] = {"message": error.message}
     if error.path is not None:
         formatted["path"] = error.path
-    if original is None or isinstance(original, GraphQLError):
-        # parse and validation errors, variable coercion: the request itself is wrong
+    if (
+        original is None
+        or isinstance(original, GraphQLError)
+        or (error.path is None and not isinstance(original, DossierError))
+    ):
+        # parse and validation errors, variable coercion (no path: nothing ran yet): the
+        # request itself is wrong
         formatted["extensions"] = {"code": "BAD_USER_INPUT"}
         if error.locations:
             formatted["locations"] = [

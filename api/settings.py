@@ -32,6 +32,9 @@ class LimitSettings:
 class Settings:
     env: str = "dev"
     database_url: str | None = None
+    # LISTEN needs a session-level connection: behind PgBouncer in transaction mode, point this
+    # at the server itself (or a session-mode pool); defaults to DATABASE_URL
+    listen_database_url: str | None = None
     data_dir: Path
     field_cipher: FieldCipher = field(repr=False)
     auth: AuthSettings = field(repr=False)
@@ -63,6 +66,7 @@ class Settings:
         return cls(
             env=env,
             database_url=environ.get("DATABASE_URL") or None,
+            listen_database_url=environ.get("DOSSIER_LISTEN_DATABASE_URL") or None,
             data_dir=data_dir,
             field_cipher=field_cipher_from(environ, secrets),
             auth=AuthSettings.from_env(environ, secrets),
@@ -70,6 +74,9 @@ class Settings:
                 size=int(environ.get("DOSSIER_DB_POOL_SIZE", "10")),
                 max_overflow=int(environ.get("DOSSIER_DB_MAX_OVERFLOW", "5")),
                 statement_timeout_ms=int(environ.get("DOSSIER_DB_STATEMENT_TIMEOUT_MS", "15000")),
+                idle_in_transaction_timeout_ms=int(
+                    environ.get("DOSSIER_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", "30000")
+                ),
                 prepared_statement_cache_size=int(
                     environ.get("DOSSIER_DB_PREPARED_STATEMENT_CACHE", "256")
                 ),

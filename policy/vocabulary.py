@@ -46,15 +46,17 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
         "name", "kind", "industry", "region", "level", "source", "tags", "creditCode", "phone",
         "email", "idNumber", "address", "totalSpend", "owner", "department", "createdAt",
         "updatedAt", "lastInteractionAt", "contacts", "opportunities", "tickets",
-        "interactions", "quality",
+        "interactions", "quality", "version",
     ),
-    Resource.CONTACT: ("customer", "name", "title", "phone", "email", "isDecisionMaker"),
+    Resource.CONTACT: (
+        "customer", "name", "title", "phone", "email", "isDecisionMaker", "version",
+    ),
     Resource.OPPORTUNITY: (
-        "customer", "name", "stage", "amount", "expectedCloseDate", "owner",
+        "customer", "name", "stage", "amount", "expectedCloseDate", "owner", "version",
     ),
     Resource.TICKET: (
         "customer", "title", "status", "priority", "assignee", "openedAt", "resolvedAt",
-        "satisfaction",
+        "satisfaction", "version",
     ),
     Resource.INTERACTION: ("customer", "channel", "summary", "occurredAt", "author",
                            "nextFollowUpOn"),

@@ -120,6 +120,10 @@ class RequestContext:
             self._quality = QualityLoader(self)
         return self._quality
 
+    def forget_reads(self) -> None:
+        """Drop loaders' cached records, so what a write returns is read after the write."""
+        self._reader = None
+
     def deny(self, type_field: str) -> None:
         """Note a withheld field; the endpoint reports each once per response."""
         self.denials.add(type_field)

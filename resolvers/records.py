@@ -135,6 +135,7 @@ CUSTOMER = RecordSpec(
             _f("createdAt", "created_at", "created_at"),
             _f("updatedAt", "updated_at", "updated_at"),
             _f("lastInteractionAt", "last_interaction_at", "last_interaction_at"),
+            _f("version", "version", "version"),
             _f("owner", "owner", target="User", foreign_key="owner_id"),
             _f("department", "department", target="Department", foreign_key="department_id"),
             _f("contacts", "contacts", target="Contact"),
@@ -160,6 +161,7 @@ CONTACT = RecordSpec(
             _f("phone", "phone", "phone_enc", encrypted_as="contact.phone"),
             _f("email", "email", "email"),
             _f("isDecisionMaker", "is_decision_maker", "is_decision_maker"),
+            _f("version", "version", "version"),
             _f("customer", "customer", target="Customer", foreign_key="customer_id"),
         ]
     ),
@@ -179,6 +181,7 @@ OPPORTUNITY = RecordSpec(
             _f("stage", "stage", "stage", convert=_enum(OpportunityStage)),
             _f("amount", "amount", "amount"),
             _f("expectedCloseDate", "expected_close_date", "expected_close_date"),
+            _f("version", "version", "version"),
             _f("customer", "customer", target="Customer", foreign_key="customer_id"),
             _f("owner", "owner", target="User", foreign_key="owner_id"),
         ]
@@ -201,6 +204,7 @@ TICKET = RecordSpec(
             _f("openedAt", "opened_at", "opened_at"),
             _f("resolvedAt", "resolved_at", "resolved_at"),
             _f("satisfaction", "satisfaction", "satisfaction"),
+            _f("version", "version", "version"),
             _f("customer", "customer", target="Customer", foreign_key="customer_id"),
             _f("assignee", "assignee", target="User", foreign_key="assignee_id"),
         ]

@@ -18,6 +18,9 @@ class Contact(Node):
     phone: str | None = None
     email: str | None = None
     is_decision_maker: bool | None = None
+    version: int | None = strawberry.field(
+        default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
     pk: strawberry.Private[int] = 0
     customer_id: strawberry.Private[int] = 0
     withheld: strawberry.Private[frozenset[str]] = frozenset()

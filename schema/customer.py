@@ -39,6 +39,9 @@ class Customer(Node):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     last_interaction_at: datetime | None = None
+    version: int | None = strawberry.field(
+        default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
     pk: strawberry.Private[int] = 0
     owner_id: strawberry.Private[int | None] = None
     department_id: strawberry.Private[int | None] = None

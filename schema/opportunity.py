@@ -21,6 +21,9 @@ class Opportunity(Node):
     stage: OpportunityStage | None = None
     amount: Decimal | None = None
     expected_close_date: date | None = None
+    version: int | None = strawberry.field(
+        default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
     pk: strawberry.Private[int] = 0
     customer_id: strawberry.Private[int] = 0
     owner_id: strawberry.Private[int | None] = None

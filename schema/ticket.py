@@ -22,6 +22,9 @@ class Ticket(Node):
     opened_at: datetime | None = None
     resolved_at: datetime | None = None
     satisfaction: int | None = None
+    version: int | None = strawberry.field(
+        default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
     pk: strawberry.Private[int] = 0
     customer_id: strawberry.Private[int] = 0
     assignee_id: strawberry.Private[int | None] = None

@@ -250,5 +250,5 @@ async def reread(info: strawberry.Info, type_name: str, pk: int) -> Any:
     write; a fresh reader sees the write. RequestContext has no public way to drop them yet.
     """
     context: RequestContext = info.context
-    context._reader = None
+    context.forget_reads()
     return await context.reader.one(info, type_name, pk)

@@ -62,13 +62,17 @@ class GraphQLClient:
     tokens: dict[str, str]
 
     async def token(self, username: str) -> str:
-        if username not in self.tokens:
+        # a token is only good for the app (and signing key) that issued it, and several test
+        # folders build their own apps: cache per app
+        app = getattr(self.http, "_transport", None)
+        key = f"{id(getattr(app, 'app', app))}:{username}"
+        if key not in self.tokens:
             response = await self.http.post(
                 "/auth/token", data={"username": username, "password": PASSWORD}
             )
             assert response.status_code == 200, response.text
-            self.tokens[username] = response.json()["access_token"]
-        return self.tokens[username]
+            self.tokens[key] = response.json()["access_token"]
+        return self.tokens[key]
 
     async def post(
         self, username: str, query: str, variables: dict[str, Any] | None = None

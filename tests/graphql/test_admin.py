@@ -100,7 +100,7 @@ async def test_user_lifecycle_and_role_assignment(
     assert user["username"] == "grace" and user["active"] is True
     assigned = await gql.query(
         "admin",
-        'mutation($u: ID!, $d: ID!) {'
+        "mutation($u: ID!, $d: ID!) {"
         ' assignRole(userId: $u, role: "sales_rep", departmentId: $d) }',
         {"u": user["id"], "d": east},
     )

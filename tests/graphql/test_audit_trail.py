@@ -82,7 +82,7 @@ async def test_policy_changes_carry_the_admin_and_the_rule(
     east = await oracle.department_id(demo_engine, "华东销售")
     body = await gql.query(
         "admin",
-        'mutation($d: ID!) {'
+        "mutation($d: ID!) {"
         ' createDepartment(input: {name: "华南销售", parentId: $d}) { id name } }',
         {"d": to_global_id("Department", east)},
     )

@@ -127,3 +127,15 @@ async def test_contact_of_a_foreign_customer_cannot_lead_back_to_it(
         totalCount nodes { customer { id name } } } }"""
     body = await gql.query("alice", query, {"id": franks[0]})
     assert body["data"]["contacts"] == {"totalCount": 0, "nodes": []}
+
+
+async def test_bad_values_in_variables_are_bad_input_not_internal(gql: GraphQLClient) -> None:
+    query = "query($f: CustomerFilter, $n: Int) { customers(first: $n, filter: $f) { totalCount } }"
+    for variables in (
+        {"f": {"level": "Z"}},
+        {"f": {"nosuch": 1}},
+        {"n": "fifty"},
+        {"f": {"updatedSince": "not a date"}},
+    ):
+        body = await gql.query("alice", query, variables)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
