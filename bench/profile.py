@@ -28,6 +28,7 @@ class Profile:
     own: list[HotSpot]
     total: list[HotSpot]
     packages: list[HotSpot]  # own time per top-level package (graphql, sqlalchemy, resolvers…)
+    concerns: list[HotSpot]  # total time per concern of CONCERNS
     stacks: Path  # collapsed stacks: feed to flamegraph.pl or speedscope for a picture
 
 
@@ -59,6 +60,30 @@ ENTRY_FRAMES = (
 )
 
 
+# where a GraphQL request's time goes, by concern: share of samples with the frame on the stack
+CONCERNS: tuple[tuple[str, str], ...] = (
+    ("authentication", "authenticate (api/auth/backend.py"),
+    ("GraphQL parse", "parse (graphql/language/parser.py"),
+    ("GraphQL validate", "validate (graphql/validation/validate.py"),
+    ("GraphQL field execution", "Executor.execute_field "),
+    ("argument coercion", "coerce_argument (graphql/execution/values.py"),
+    ("task creation for async fields", "_ensure_future (asyncio/tasks.py"),
+    ("root page (RecordReader.page)", "RecordReader.page (resolvers/reader.py"),
+    ("nested levels (_fetch_children)", "RecordReader._fetch_children (resolvers/reader.py"),
+    ("column plans (plan_columns)", "plan_columns (resolvers/masking.py"),
+    ("SQL compile or cache lookup", "ClauseElement._compile_w_cache (sqlalchemy/sql/elements.py"),
+    ("SQL cache keys", "_generate_cache_key (sqlalchemy/sql/cache_key.py"),
+    ("SQL execution context", "DefaultExecutionContext._init_compiled (sqlalchemy/engine"),
+    ("asyncpg execute + decode", "__do_execute (asyncpg/prepared_stmt.py"),
+    ("Row._mapping", "Row._mapping (sqlalchemy/engine/row.py"),
+    ("materialising objects", "Materialiser.build (resolvers/masking.py"),
+    ("field decryption", "FieldCipher.decrypt (db/crypto.py"),
+    ("cursors", "encode_cursor (resolvers/pagination.py"),
+    ("audit append", "append_events (audit/chain.py"),
+    ("response JSON", "JSONBody.render (api/graphql.py"),
+)
+
+
 def _package_of(frame: str) -> str:
     where = frame.rpartition(" (")[2].rstrip(")")
     return where.split("/", 1)[0] if "/" in where else where
@@ -72,6 +97,7 @@ def summarise(raw: Path, top: int = 15) -> tuple[int, list[HotSpot], list[HotSpo
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     packages: Counter[str] = Counter()
+    concerns: Counter[str] = Counter()
     samples = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -83,17 +109,21 @@ def summarise(raw: Path, top: int = 15) -> tuple[int, list[HotSpot], list[HotSpo
             continue
         samples += count
         own[frames[-1]] += count
+        for label, marker in CONCERNS:
+            if marker in stack:
+                concerns[label] += count
         packages[_package_of(frames[-1])] += count
         for name in set(frames):
             if not _is_entry(name):
                 total[name] += count
     if samples == 0:
-        return 0, [], [], []
+        return 0, [], [], [], []
 
     def spots(counter: Counter[str]) -> list[HotSpot]:
         return [HotSpot(frame, n / samples) for frame, n in counter.most_common(top)]
 
-    return samples, spots(own), spots(total), spots(packages)
+    by_concern = [HotSpot(label, concerns[label] / samples) for label, _ in CONCERNS]
+    return samples, spots(own), spots(total), spots(packages), by_concern
 
 
 def record(pid: int, seconds: float, out_dir: Path, stem: str) -> Profile:
@@ -112,5 +142,5 @@ def record(pid: int, seconds: float, out_dir: Path, stem: str) -> Profile:
     subprocess.run(  # noqa: S603
         pinned(command, LOAD_CORE), capture_output=True, check=True, timeout=seconds + 60
     )
-    samples, own, total, packages = summarise(raw)
-    return Profile(samples, own, total, packages, raw)
+    samples, own, total, packages, concerns = summarise(raw)
+    return Profile(samples, own, total, packages, concerns, raw)

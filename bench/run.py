@@ -33,6 +33,7 @@ from bench.load import LoadResult, run_load, wrk_available
 from bench.peer import PeerUnavailableError, ensure_postgraphile, postgraphile_command
 from bench.profile import py_spy
 from bench.profile import record as record_profile
+from bench.profile import summarise as summarise_profile
 from bench.query import dossier_query, postgraphile_query, request_body, shape_of
 from bench.servers import (
     ROOT,
@@ -43,6 +44,7 @@ from bench.servers import (
     start_server,
     uvicorn_command,
 )
+from db.crypto import FieldCipher, new_key, parse_key_ring
 
 RESULTS = ROOT / "bench" / "results"
 USER, PASSWORD = "bob", "dossier-demo"
@@ -343,12 +345,17 @@ def profile_ours(
         "own": [(s.frame, round(s.share, 4)) for s in profile.own],
         "total": [(s.frame, round(s.share, 4)) for s in profile.total],
         "packages": [(s.frame, round(s.share, 4)) for s in profile.packages],
+        "concerns": [(s.frame, round(s.share, 4)) for s in profile.concerns],
     }
 
 
-def decrypt_microseconds(database: BenchDatabase) -> float:
+def decrypt_microseconds() -> float:
     """Cost of one field decryption here: the enforcement-off variant decrypts more phones."""
-    cipher = database.settings(tempfile.gettempdir()).field_cipher
+    cipher = FieldCipher(
+        keys=parse_key_ring(f"k1:{new_key()}"),
+        active_key_id="k1",
+        blind_index_key=new_key().encode(),
+    )
     sealed = cipher.encrypt("customer.phone", "+8613800000000")
     rounds = 5000
     started = time.perf_counter()
@@ -413,7 +420,7 @@ LABELS = {k.key: k.label for k in (OURS, POLICY_OFF, AUDIT_OFF, AUTH_OFF, FLOOR,
 def render(
     summaries: dict[tuple[str, int], Summary],
     args: argparse.Namespace,
-    database: BenchDatabase,
+    customers: int,
     findings: Findings,
     decrypt_us: float,
 ) -> str:
@@ -423,7 +430,7 @@ def render(
         f"Nested view: first 50 customers (8 fields) + contacts, opportunities, tickets, as {USER}"
     )
     out.append(
-        f"{database.customers:,} customers; {args.seconds:g} s per run after {args.warmup:g} s"
+        f"{customers:,} customers; {args.seconds:g} s per run after {args.warmup:g} s"
         f" warm-up; {args.rounds} round(s), order alternated; load: {generator}"
     )
     out.append(
@@ -479,6 +486,22 @@ def render(
             if switched_off:
                 parts.append(f"{name} cost {1 - ours.rps / switched_off.rps:+.1%}")
         out.append(" | ".join(parts))
+    out.append("Ratios by server CPU per request (less moved by other load on the machine)")
+    for concurrency in args.concurrency:
+        ours = summaries.get((OURS.key, concurrency))
+        if ours is None or not ours.cpu_ms:
+            continue
+        parts = [f"  c={concurrency}:"]
+        for key, name in ((PEER.key, "ours/PostGraphile"), (FLOOR.key, "ours/floor(Starlette)")):
+            other_server = summaries.get((key, concurrency))
+            if other_server and other_server.cpu_ms:
+                parts.append(f"{name} {other_server.cpu_ms / ours.cpu_ms:.2f}x")
+        for key, name in ((POLICY_OFF.key, "policy"), (AUDIT_OFF.key, "audit"),
+                          (AUTH_OFF.key, "auth")):  # fmt: skip
+            switched_off = summaries.get((key, concurrency))
+            if switched_off and switched_off.cpu_ms:
+                parts.append(f"{name} {ours.cpu_ms - switched_off.cpu_ms:+.2f} ms")
+        out.append(" | ".join(parts))
     out.append("")
 
     if findings.statements:
@@ -518,7 +541,10 @@ def render(
         out.append("  total time (on the stack):")
         out.extend(f"    {share:6.1%}  {frame}" for frame, share in p["total"])
         out.append("  own time by package:")
-        out.extend(f"    {share:6.1%}  {frame}" for frame, share in p["packages"])
+        out.extend(f"    {share:6.1%}  {frame}" for frame, share in p.get("packages", []))
+        if p.get("concerns"):
+            out.append("  by concern (share of samples with it on the stack; they overlap):")
+            out.extend(f"    {share:6.1%}  {frame}" for frame, share in p["concerns"])
     return "\n".join(out)
 
 
@@ -545,14 +571,66 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile", type=float, default=0.0, help="seconds of py-spy on ours under load (0: off)"
     )
     parser.add_argument("--python-load", action="store_true", help="use the Python generator")
+    parser.add_argument(
+        "--report", metavar="JSON", help="print the table of an earlier run's results file again"
+    )
     args = parser.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     return args
 
 
+def rerender(path: Path) -> str:
+    """The report of a results file, rendered by the current code (e.g. after adding a ratio)."""
+    saved = orjson.loads(path.read_bytes())
+    measurements = []
+    for m in saved["measurements"]:
+        load = LoadResult(**{k: m[k] for k in LoadResult.__dataclass_fields__})
+        measurements.append(
+            Measurement(
+                m["server"],
+                m["round"],
+                load,
+                m["rss_start_mb"],
+                m["rss_end_mb"],
+                m["rss_peak_mb"],
+                m.get("cpu_ms_per_request", 0.0),
+            )
+        )
+    findings = Findings(
+        shapes={k: tuple(v) for k, v in saved["shapes"].items()},  # type: ignore[misc]  # 4 counts
+        statements={int(k): v for k, v in saved["statements_per_request"].items()},
+        floor_matches_ours=saved["floor_matches_ours"],
+        visible_phones=saved["visible_phones"],
+        notes=saved["notes"],
+        profile=saved["profile"],
+    )
+    if findings.profile and Path(findings.profile["stacks"]).exists():
+        samples, own, total, packages, concerns = summarise_profile(
+            Path(findings.profile["stacks"])
+        )
+        findings.profile |= {
+            "own": [(h.frame, h.share) for h in own],
+            "total": [(h.frame, h.share) for h in total],
+            "packages": [(h.frame, h.share) for h in packages],
+            "concerns": [(h.frame, h.share) for h in concerns],
+        }
+    args = argparse.Namespace(
+        seconds=saved["seconds"],
+        warmup=saved["warmup"],
+        rounds=saved["rounds"],
+        concurrency=saved["concurrency"],
+        wrk=saved["generator"] == "wrk",
+    )
+    decrypt_us = saved.get("decrypt_us") or decrypt_microseconds()
+    return render(summarise(measurements), args, saved["customers"], findings, decrypt_us)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.report:
+        print(rerender(Path(args.report)))
+        return
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -624,7 +702,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         + " on 2 cores: above ~2 other work shared the machine; trust CPU ms/req over req/s"
     )
     summaries = summarise(measurements)
-    report = render(summaries, args, database, findings, decrypt_microseconds(database))
+    decrypt_us = decrypt_microseconds()
+    report = render(summaries, args, database.customers, findings, decrypt_us)
     log("")
     log(report)
 
@@ -657,6 +736,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "shapes": findings.shapes,
                 "floor_matches_ours": findings.floor_matches_ours,
                 "visible_phones": findings.visible_phones,
+                "decrypt_us": decrypt_us,
                 "profile": findings.profile,
                 "notes": findings.notes,
                 "report": report,
