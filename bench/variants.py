@@ -57,6 +57,16 @@ async def _no_audit(session: Any, records: Sequence[AuditRecord]) -> None:
     return None
 
 
+def _replace_in_endpoint(name: str, stand_in: object) -> None:
+    """Swap a name the endpoint looks up at call time; refuse when the endpoint no longer has it.
+
+    Without the check, a renamed function would leave the variant measuring the unchanged app.
+    """
+    if not callable(getattr(api.graphql, name, None)):
+        raise RuntimeError(f"api.graphql.{name} is gone: update bench/variants.py")
+    setattr(api.graphql, name, stand_in)
+
+
 def _after_startup(app: Starlette, change: Callable[[AppState], Any]) -> Starlette:
     """Run `change` on the app state once the original lifespan has built it."""
     original = app.router.lifespan_context
@@ -82,8 +92,7 @@ def create_policy_off_app() -> Starlette:
 
 def create_audit_off_app() -> Starlette:
     def switch_off(state: AppState) -> None:
-        # the endpoint looks `append_events` up in its module at call time
-        api.graphql.append_events = _no_audit  # type: ignore[assignment]  # bench-only stand-in
+        _replace_in_endpoint("append_events", _no_audit)
 
     return _after_startup(create_app(), switch_off)
 
@@ -106,6 +115,6 @@ def create_auth_off_app() -> Starlette:
         async def fixed_principal(request: Request) -> Principal:
             return principal
 
-        api.graphql.authenticate = fixed_principal  # type: ignore[assignment]  # bench-only stand-in
+        _replace_in_endpoint("authenticate", fixed_principal)
 
     return _after_startup(create_app(), switch_off)
