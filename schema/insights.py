@@ -63,7 +63,16 @@ class SalesFunnel:
     stages: list[FunnelStage] | None
     total_count: int
     total_amount: Decimal | None
-    computed_at: datetime
+    computed_at: datetime = strawberry.field(
+        description="When the figures were computed: the snapshot's refresh time if isSnapshot."
+    )
+    is_snapshot: bool = strawberry.field(
+        default=False,
+        description=(
+            "True when read from the periodically refreshed snapshot (no time window asked for); "
+            "medians are then within 2.5 %."
+        ),
+    )
 
 
 # -- serviceBoard --------------------------------------------------------------------------------
