@@ -136,7 +136,7 @@ async def test_expiry_is_minutes_away(gql):
 
 
 async def test_formula_cells_are_neutralised_in_csv_and_xlsx(gql):
-    hostile = ["=HYPERLINK(\"http://x\")测试", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
+    hostile = ['=HYPERLINK("http://x")测试', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
     names = [f"{prefix}公式客户" for prefix in hostile]
     rows = [["名称", "类型", "电话", "地址"]]
     rows += [[name, "个人", f"1380013{8100 + i}", "=1+1"] for i, name in enumerate(names)]
