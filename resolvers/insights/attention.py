@@ -25,7 +25,7 @@ from policy.vocabulary import Resource
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError
 from resolvers.insights.funnel import CHANGES
-from resolvers.insights.rights import Gate, InsightScope, withhold
+from resolvers.insights.rights import Gate, InsightScope, rows_of, withhold
 from resolvers.insights.settings import insight_settings
 from resolvers.pagination import checked_first, decode_cursor, encode_cursor
 from resolvers.records import CUSTOMERS, OPPORTUNITIES, TICKETS
@@ -140,7 +140,7 @@ async def attention(
             tuple_(-counted.c.reasons, counted.c.pk) > tuple_(-reasons_after, pk_after)
         )
     statement = statement.order_by(counted.c.reasons.desc(), counted.c.pk).limit(limit + 1)
-    rows = (await context.db.execute(statement)).all()
+    rows = await rows_of(context, statement)
     total = rows[0]._mapping["total"] if rows else await _count(context, flagged)
     has_next = len(rows) > limit
     rows = rows[:limit]

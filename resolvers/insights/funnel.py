@@ -26,6 +26,8 @@ from resolvers.insights.rights import (
     InsightScope,
     filter_clauses,
     report_partial,
+    row_of,
+    rows_of,
     withhold,
 )
 from resolvers.records import OPPORTUNITIES
@@ -136,7 +138,7 @@ async def _live(
         .where(*scope.where(), *where)
         .group_by(stage_column)
     )
-    for name, count, total in (await scope.context.db.execute(statement)).all():
+    for name, count, total in await rows_of(scope.context, statement):
         figures.counts[name] = (count, total)
     await report_partial(scope, where, [stage, amount])
     if not stage.denied:
@@ -186,7 +188,7 @@ async def _live_history(
         .where(moves.c.from_stage.is_not(None))
         .group_by(moves.c.from_stage)
     )
-    for name, value in (await scope.context.db.execute(statement)).all():
+    for name, value in await rows_of(scope.context, statement):
         if value is not None:
             figures.medians[name] = float(value)
 
@@ -205,7 +207,7 @@ async def _reach_counts(
         columns.append(func.sum(case((mask.op("&")(BITS[name]) != 0, weight), else_=0)))
         columns.append(func.sum(case((mask.op("&")(both) == both, weight), else_=0)))
     statement = select(*columns).select_from(source).where(*(where or []))  # type: ignore[arg-type]  # a FROM clause
-    row = (await context.db.execute(statement)).one()
+    row = await row_of(context, statement)
     for position, name in enumerate(NEXT):
         figures.reached[name] = int(row[2 * position] or 0)
         figures.advanced[name] = int(row[2 * position + 1] or 0)
@@ -252,12 +254,12 @@ async def _from_snapshot(
         .where(*where)
         .group_by(stage_column)
     )
-    for name, count, total in (await context.db.execute(statement)).all():
+    for name, count, total in await rows_of(context, statement):
         figures.counts[name] = (int(count), total)
     partial = [g for g in (stage_gate, amount_gate) if g.is_partial]
     if partial:
         probe = select(*(func.bool_or(~g.mask) for g in partial)).where(*where)  # type: ignore[operator]  # mask is set
-        row = (await context.db.execute(probe)).one()
+        row = await row_of(context, probe)
         for gate, left_out in zip(partial, row, strict=True):
             if left_out:
                 context.deny(gate.type_field)
@@ -276,7 +278,7 @@ async def _from_snapshot(
         .order_by(t.stage, t.bucket)
     )
     histogram: dict[str, list[tuple[int, int]]] = {}
-    for name, bucket, moves in (await context.db.execute(statement)).all():
+    for name, bucket, moves in await rows_of(context, statement):
         histogram.setdefault(name, []).append((bucket, int(moves)))
     for name, buckets in histogram.items():
         figures.medians[name] = _median(buckets)

@@ -18,7 +18,7 @@ from policy.vocabulary import Resource
 from resolvers.context import RequestContext
 from resolvers.insights.attention import INTERACTIONS
 from resolvers.insights.funnel import CHANGES
-from resolvers.insights.rights import Gate, InsightScope, report_partial, withhold
+from resolvers.insights.rights import Gate, InsightScope, report_partial, rows_of, withhold
 from resolvers.records import CUSTOMERS, OPPORTUNITIES
 from schema.insights import InsightPeriod, Leaderboard, LeaderboardEntry
 
@@ -71,7 +71,7 @@ async def leaderboard(context: RequestContext, period: InsightPeriod) -> Leaderb
     figures: dict[int, dict[str, Any]] = defaultdict(dict)
     if parts:
         statement = parts[0] if len(parts) == 1 else union_all(*parts)
-        for kind, who, count, value in (await context.db.execute(statement)).all():
+        for kind, who, count, value in await rows_of(context, statement):
             if who is None:
                 continue  # no owner or author recorded: nobody to rank
             figures[who][kind] = count

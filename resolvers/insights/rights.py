@@ -20,7 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Table, case, cast, func, not_, null, select
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    FromClause,
+    Table,
+    case,
+    cast,
+    func,
+    not_,
+    null,
+    select,
+)
 
 from policy.predicates import Predicate, ScopeColumns
 from policy.vocabulary import Action, Resource
@@ -114,6 +125,15 @@ class InsightScope:
         self.context.reads.note(self.resource.value, ids, [f"insight:{insight}", *fields])
 
 
+async def rows_of(context: RequestContext, statement: Executable) -> list[Any]:
+    """Result rows as plain tuples: the column types of an aggregate are the caller's to know."""
+    return list((await context.db.execute(statement)).all())
+
+
+async def row_of(context: RequestContext, statement: Executable) -> Any:
+    return (await context.db.execute(statement)).one()
+
+
 def withhold(context: RequestContext, *gates: Gate) -> bool:
     """Report every denied gate as FORBIDDEN; True when any figure must be null."""
     denied = False
@@ -134,7 +154,7 @@ async def report_partial(
         return
     columns = [func.bool_or(not_(gate.mask)).label(f"g{i}") for i, gate in enumerate(partial)]  # type: ignore[arg-type]  # mask is set on partial gates
     statement = select(*columns).select_from(scope.from_clause()).where(*scope.where(), *where)
-    row = (await scope.context.db.execute(statement)).one()
+    row = await row_of(scope.context, statement)
     for gate, left_out in zip(partial, row, strict=True):
         if left_out:
             scope.context.deny(gate.type_field)

@@ -23,6 +23,7 @@ from resolvers.insights.rights import (
     InsightScope,
     filter_clauses,
     report_partial,
+    rows_of,
     withhold,
 )
 from resolvers.records import CUSTOMERS, OPPORTUNITIES
@@ -145,7 +146,7 @@ async def customer_segments(
             statement = statement.group_by(func.grouping_sets(*expressions, literal_column("()")))
         totals = {name: {} for name, _ in dimensions}
         full = (1 << len(expressions)) - 1
-        for row in (await context.db.execute(statement)).all():
+        for row in await rows_of(context, statement):
             count, grouping = row[-2], row[-1]
             if grouping == full:
                 total = count

@@ -15,15 +15,16 @@ from sqlalchemy import and_, case, func, literal, select, true
 from policy.vocabulary import Resource
 from resolvers.context import RequestContext
 from resolvers.insights.rights import (
-    CUSTOMERS,
     Gate,
     InsightScope,
     filter_clauses,
     report_partial,
+    row_of,
+    rows_of,
     withhold,
 )
 from resolvers.insights.settings import InsightSettings, insight_settings
-from resolvers.records import TICKETS
+from resolvers.records import CUSTOMERS, TICKETS
 from schema.enums import TicketPriority, TicketStatus
 from schema.insights import (
     AssigneeBacklog,
@@ -81,7 +82,7 @@ async def service_board(context: RequestContext, filter: InsightFilter | None) -
             .select_from(scope.from_clause())
             .where(*scope.where(), *where)
         )
-        row = (await context.db.execute(distribution)).one()
+        row = await row_of(context, distribution)
         total = row[0]
         median = None if hours_hidden or row[1] is None else float(row[1])
         p90 = None if hours_hidden or row[2] is None else float(row[2])
@@ -103,7 +104,7 @@ async def service_board(context: RequestContext, filter: InsightFilter | None) -
             .where(*scope.where(), *where)
             .group_by(status_key, priority_key, assignee_key)
         )  # fmt: skip
-        for state, level, who, count, past in (await context.db.execute(grouped)).all():
+        for state, level, who, count, past in await rows_of(context, grouped):
             if state is not None:
                 by_status[state] += count
                 if state in UNRESOLVED and who is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +26,9 @@ def stages(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def check(
     body: dict[str, Any],
     counts: dict[str, int],
-    amounts: dict[str, int] | None,
-    rates: dict[str, float | None],
-    medians: dict[str, float | None],
+    amounts: Mapping[str, int] | None,
+    rates: Mapping[str, float],
+    medians: Mapping[str, float],
 ) -> None:
     found = stages(body)
     assert list(found) == list(STAGES)
