@@ -20,6 +20,7 @@ from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
 from resolvers.bulk.operations import BulkMutation, BulkQuery
 from resolvers.customer import CustomerQuery
+from resolvers.insights.query import InsightsQuery
 from resolvers.me import NodeQuery
 from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
 from resolvers.records_query import RecordsQuery
@@ -32,8 +33,11 @@ from schema.user import Department, User
 
 Query = merge_types(
     "Query",
-    (NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, *WRITE_QUERIES),
-)
+    (
+        NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
+        *WRITE_QUERIES,
+    ),
+)  # fmt: skip
 Mutation = merge_types("Mutation", (AdminMutation, BulkMutation, *WRITE_MUTATIONS))
 
 
