@@ -256,4 +256,5 @@ async def graphql_endpoint(request: Request) -> Response:
     headers = {**NO_STORE, "X-Request-ID": request_id}
     if not state.settings.is_production:
         headers["X-SQL-Statements"] = str(counter[0])
+        headers["X-Executor"] = context.extras.get("executor", "general")
     return JSONBody(body, headers=headers)

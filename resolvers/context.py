@@ -120,6 +120,12 @@ class RequestContext:
             self._quality = QualityLoader(self)
         return self._quality
 
+    def reset_reads(self) -> None:
+        """Forget everything read so far: its records, denials and cached loaders."""
+        self.reads = ReadLog()
+        self.denials = set()
+        self._reader = None
+
     def forget_reads(self) -> None:
         """Drop loaders' cached records, so what a write returns is read after the write."""
         self._reader = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from policy.decisions import AccessDecisions
+from resolvers.reader import Ordering
 from resolvers.filters import CUSTOMER_FILTERS, compile_filter, compile_ordering, pk_of
 from resolvers.records import CUSTOMER, CUSTOMERS
 from resolvers.selection import requested_connection
@@ -21,6 +23,15 @@ ORDER_COLUMNS = {
 }
 
 
+def customer_ordering(
+    decisions: AccessDecisions, order_by: CustomerOrder | None
+) -> Ordering | None:
+    if order_by is None:
+        return None
+    column = ORDER_COLUMNS[order_by.field]
+    return compile_ordering(CUSTOMER, decisions, order_by.field.value, column, order_by.direction)
+
+
 @strawberry.type
 class CustomerQuery:
     @strawberry.field(description="Customers in the caller's scope; fields masked by policy.")
@@ -34,15 +45,7 @@ class CustomerQuery:
     ) -> Connection[Customer]:
         context = info.context
         where = compile_filter(CUSTOMER, context.decisions, CUSTOMER_FILTERS, filter)
-        ordering = None
-        if order_by is not None:
-            ordering = compile_ordering(
-                CUSTOMER,
-                context.decisions,
-                order_by.field.value,
-                ORDER_COLUMNS[order_by.field],
-                order_by.direction,
-            )
+        ordering = customer_ordering(context.decisions, order_by)
         requested = requested_connection(info, "Customer")
         return await context.reader.page(  # type: ignore[no-any-return]
             CUSTOMER, requested, first=first, after=after, where=where, ordering=ordering

@@ -106,11 +106,20 @@ class RecordReader:
 
     async def one(self, info: Info, type_name: str, pk: int) -> Any:
         """A record by primary key, or None when it does not exist for the caller."""
-        requested = requested_object(info, type_name)
+        return await self.one_with(requested_object(info, type_name), type_name, pk)
+
+    async def one_with(self, requested: Requested, type_name: str, pk: int) -> Any:
         return await self._record_loader(type_name).load(RecordKey(pk, requested.fields))
 
     async def related(self, info: Info, parent: Any, field: str, pk: int | None) -> Any:
         """The record a to-one field of `parent` points at, if the caller may follow it."""
+        target = SPECS[type(parent).__name__].fields[field].target
+        assert target is not None
+        return await self.related_with(requested_object(info, target), parent, field, pk)
+
+    async def related_with(
+        self, requested: Requested, parent: Any, field: str, pk: int | None
+    ) -> Any:
         parent_type = type(parent).__name__
         if field in parent.withheld:
             self.context.deny(f"{parent_type}.{field}")
@@ -119,7 +128,6 @@ class RecordReader:
             return None
         target = SPECS[parent_type].fields[field].target
         assert target is not None
-        requested = requested_object(info, target)
         return await self._record_loader(target).load(RecordKey(pk, requested.fields))
 
     def _record_loader(self, type_name: str) -> DataLoader[RecordKey, Any]:
@@ -166,6 +174,13 @@ class RecordReader:
     async def children(
         self, info: Info, parent: Any, field: str, first: int | None, after: str | None
     ) -> Connection[Any] | None:
+        child_type = CHILDREN[(type(parent).__name__, field)]
+        requested = requested_connection(info, child_type)
+        return await self.children_with(requested, parent, field, first, after)
+
+    async def children_with(
+        self, requested: Requested, parent: Any, field: str, first: int | None, after: str | None
+    ) -> Connection[Any] | None:
         parent_type = type(parent).__name__
         if field in parent.withheld:
             self.context.deny(f"{parent_type}.{field}")
@@ -175,7 +190,6 @@ class RecordReader:
         after_pk = None
         if after is not None:
             _, after_pk = decode_cursor(after)
-        requested = requested_connection(info, child_type)
         key = ChildKey(parent.pk, limit, after_pk, requested.fields)
         return await self._children_loader(child_type).load(key)
 

@@ -20,6 +20,7 @@ from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
 from resolvers.bulk.operations import BulkMutation, BulkQuery
 from resolvers.customer import CustomerQuery
+from resolvers.direct import DirectExecutionContext
 from resolvers.insights.query import InsightsQuery
 from resolvers.me import NodeQuery
 from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
@@ -66,5 +67,6 @@ def build_schema(
             lambda: ValidationCache(maxsize=1024),
             *([lambda: AddValidationRules(rules)] if rules else []),
         ],
+        execution_context_class=DirectExecutionContext,
         **extra,
     )

@@ -7,7 +7,7 @@ skipped field as selected can only fetch a column too many, never one too few.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from graphql import (
@@ -57,24 +57,38 @@ def _fields_of(
     return found
 
 
+def object_fields(
+    field_nodes: Sequence[FieldNode], fragments: dict[str, FragmentDefinitionNode], type_name: str
+) -> Requested:
+    """Fields asked of the object that `field_nodes` return."""
+    nodes = _fields_of([n.selection_set for n in field_nodes], fragments, type_name)
+    return Requested(fields=frozenset(name for name in nodes if not name.startswith("__")))
+
+
+def connection_fields(
+    field_nodes: Sequence[FieldNode], fragments: dict[str, FragmentDefinitionNode], type_name: str
+) -> Requested:
+    """Fields asked of the nodes of the connection that `field_nodes` return."""
+    connection, edge_type = f"{type_name}Connection", f"{type_name}Edge"
+    top = _fields_of([n.selection_set for n in field_nodes], fragments, connection)
+    node_sets: list[SelectionSetNode | None] = [n.selection_set for n in top.get("nodes", [])]
+    for edge in top.get("edges", []):
+        edge_fields = _fields_of([edge.selection_set], fragments, edge_type)
+        node_sets.extend(n.selection_set for n in edge_fields.get("node", []))
+    nodes = _fields_of(node_sets, fragments, type_name)
+    return Requested(
+        fields=frozenset(name for name in nodes if not name.startswith("__")),
+        total_count="totalCount" in top,
+    )
+
+
 def requested_object(info: Info, type_name: str) -> Requested:
     """Fields asked of the object the current field returns."""
     raw = info._raw_info  # strawberry wraps graphql-core's info; the AST lives there
-    nodes = _fields_of([n.selection_set for n in raw.field_nodes], raw.fragments, type_name)
-    return Requested(fields=frozenset(name for name in nodes if not name.startswith("__")))
+    return object_fields(raw.field_nodes, raw.fragments, type_name)
 
 
 def requested_connection(info: Info, type_name: str) -> Requested:
     """Fields asked of the nodes of the connection the current field returns."""
     raw = info._raw_info
-    connection, edge_type = f"{type_name}Connection", f"{type_name}Edge"
-    top = _fields_of([n.selection_set for n in raw.field_nodes], raw.fragments, connection)
-    node_sets: list[SelectionSetNode | None] = [n.selection_set for n in top.get("nodes", [])]
-    for edge in top.get("edges", []):
-        edge_fields = _fields_of([edge.selection_set], raw.fragments, edge_type)
-        node_sets.extend(n.selection_set for n in edge_fields.get("node", []))
-    nodes = _fields_of(node_sets, raw.fragments, type_name)
-    return Requested(
-        fields=frozenset(name for name in nodes if not name.startswith("__")),
-        total_count="totalCount" in top,
-    )
+    return connection_fields(raw.field_nodes, raw.fragments, type_name)
