@@ -24,6 +24,7 @@ from db.engine import create_engine, create_sessionmaker, plain_url
 from policy.decisions import DecisionCache
 from policy.store import PolicyStore
 from resolvers.context import count_statement
+from resolvers.insights.snapshots import SnapshotRefresher
 from resolvers.schema import build_schema
 
 
@@ -68,10 +69,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             rate_limiter=hardening.rate_limiter(settings),
             graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
         )
+        refresher = None
+        if settings.insight_refresh_seconds > 0:
+            refresher = SnapshotRefresher(engine, settings.insight_refresh_seconds)
+            await refresher.start()
         app.state.dossier = state
         try:
             yield
         finally:
+            if refresher is not None:
+                await refresher.stop()
             await store.stop()
             await engine.dispose()
 

@@ -198,7 +198,7 @@ async def graphql_endpoint(request: Request) -> Response:
         cipher=state.settings.field_cipher,
         policy_store=store,
         meta=meta,
-        extras={"bulk": bulk_runtime(state)},
+        extras={"bulk": bulk_runtime(state), "insight_settings": state.settings.insights},
     )
     counter = [0]
     token = statement_counter.set(counter)

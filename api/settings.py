@@ -44,6 +44,7 @@ class Settings:
     hardening: HardeningSettings = HardeningSettings()
     bulk: BulkSettings = BulkSettings()
     log_level: str = "INFO"
+    insight_refresh_seconds: float = 300.0  # 0: never refresh the insight snapshots
 
     @property
     def is_dev(self) -> bool:
@@ -82,6 +83,7 @@ class Settings:
                 ),
             ),
             log_level=environ.get("DOSSIER_LOG_LEVEL", "INFO"),
+            insight_refresh_seconds=float(environ.get("DOSSIER_INSIGHT_REFRESH_SECONDS", "300")),
             hardening=HardeningSettings.from_env(environ),
             bulk=BulkSettings.from_env(environ),
             insights=InsightSettings.from_env(environ),

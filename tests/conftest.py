@@ -82,6 +82,8 @@ def settings_for(database_url: str, data_dir: Path) -> Settings:
             "DOSSIER_FIELD_KEYS": f"k1:{new_key()}",
             "DOSSIER_BLIND_INDEX_KEY": new_key(),
             "DOSSIER_JWT_SECRET": new_key(),
+            # snapshots refresh when a test says so, not in the background
+            "DOSSIER_INSIGHT_REFRESH_SECONDS": "0",
         }
     )
 
