@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from policy.decisions import AccessDecisions
-from resolvers.reader import Ordering
 from resolvers.filters import CUSTOMER_FILTERS, compile_filter, compile_ordering, pk_of
+from resolvers.reader import Ordering
 from resolvers.records import CUSTOMER, CUSTOMERS
 from resolvers.selection import requested_connection
 from schema.customer import Customer

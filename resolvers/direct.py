@@ -37,7 +37,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.utils.str_converters import to_camel_case
 
 from resolvers.context import RequestContext
-from resolvers.customer import ORDER_COLUMNS, customer_ordering
+from resolvers.customer import customer_ordering
 from resolvers.filters import CUSTOMER_FILTERS, FilterRule, compile_filter, pk_of
 from resolvers.reader import RecordReader
 from resolvers.records import CHILDREN, CONTACT, CUSTOMER, OPPORTUNITY, SPECS, TICKET, RecordSpec
@@ -401,7 +401,7 @@ class DirectExecutionContext(StrawberryGraphQLCoreExecutionContext):
         try:
             data = await reads.run(self.operation)
             context.extras["executor"] = "direct"
-        except Exception:  # noqa: BLE001  # any doubt: the general executor answers, errors and all
+        except Exception:  # any doubt: the general executor answers, errors and all
             context.reset_reads()
             result = super().execute_operation(serially)
             return await result if self.is_awaitable(result) else result

@@ -66,7 +66,8 @@ def compile_ordering(
 ) -> Ordering:
     if field != "id":
         require_readable(spec, decisions, field, "order by")
-    return Ordering(field, column, descending=direction is SortDirection.DESC)
+    holds = column.type.python_type
+    return Ordering(field, column, descending=direction is SortDirection.DESC, holds=holds)
 
 
 def pk_of(global_id: str, type_name: str, argument: str) -> int:
@@ -114,5 +115,5 @@ CUSTOMER_FILTERS: tuple[FilterRule, ...] = (
         "credit_code", "filter.creditCode", "creditCode",
         lambda v: CUSTOMERS.c.credit_code == str(v).strip().upper(),
     ),
-    FilterRule("tag", "filter.tag", "tags", lambda v: CUSTOMERS.c.tags.any(v)),
+    FilterRule("tag", "filter.tag", "tags", lambda v: CUSTOMERS.c.tags.contains([v])),
 )  # fmt: skip

@@ -33,6 +33,7 @@ class Ordering:
     name: str
     column: ColumnElement[Any]
     descending: bool = False
+    holds: type = int  # the Python type of the column's values, to check cursors against
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class RecordReader:
         statement = select(*plan.columns, sort_key).select_from(spec.from_clause())
         page_conditions = list(conditions)
         if after is not None:
-            value, pk = decode_cursor(after)
+            value, pk = decode_cursor(after, expect=ordering.holds)
             keyset = tuple_(ordering.column, spec.table.c.id)
             page_conditions.append(
                 keyset < tuple_(value, pk) if ordering.descending else keyset > tuple_(value, pk)

@@ -72,33 +72,6 @@ ARGUMENTS: list[tuple[str, str, str]] = [
 ]  # fmt: skip
 
 
-KNOWN_DEFECTS = {
-    "cursor": pytest.mark.xfail(
-        strict=True,
-        reason="decode_cursor (resolvers/pagination.py) accepts a sort value of the wrong type "
-        "(a string for the integer id ordering), and PostgreSQL's `bigint > varchar` error is "
-        "masked as INTERNAL; the fix belongs in the reader's keyset clause",
-    ),
-    "tag": pytest.mark.xfail(
-        strict=True,
-        reason="filter.tag calls the deprecated ARRAY.any() (resolvers/filters.py); under "
-        "pytest's warnings-as-errors the deprecation is an INTERNAL error; use any_()",
-    ),
-}
-
-
-def with_known_defects(arguments: list[tuple[str, str, str]], *, tag: bool = True) -> list[Any]:
-    marked: list[Any] = []
-    for user, query, shape in arguments:
-        defect = KNOWN_DEFECTS.get(shape)
-        if defect is None and tag and "{tag:" in query:
-            defect = KNOWN_DEFECTS["tag"]
-        marked.append(
-            pytest.param(user, query, shape, marks=defect) if defect else (user, query, shape)
-        )
-    return marked
-
-
 def wrapped(value: str, shape: str) -> str:
     if shape == "id":
         return to_global_id("Customer", value)
@@ -112,7 +85,7 @@ def outcome(body: dict[str, Any]) -> tuple[Any, list[Any]]:
     return body.get("data"), codes
 
 
-@pytest.mark.parametrize(("user", "query", "shape"), with_known_defects(ARGUMENTS))
+@pytest.mark.parametrize(("user", "query", "shape"), ARGUMENTS)
 async def test_injection_strings_answer_like_a_harmless_string(
     sec: GraphQLClient, user: str, query: str, shape: str
 ) -> None:
@@ -126,8 +99,7 @@ async def test_injection_strings_answer_like_a_harmless_string(
         assert outcome(response.json()) == expected, (payload, response.text)
 
 
-# the NUL guard refuses before the deprecated tag filter runs
-@pytest.mark.parametrize(("user", "query", "shape"), with_known_defects(ARGUMENTS, tag=False))
+@pytest.mark.parametrize(("user", "query", "shape"), ARGUMENTS)
 async def test_a_nul_character_is_bad_input_never_an_internal_error(
     sec: GraphQLClient, user: str, query: str, shape: str
 ) -> None:
