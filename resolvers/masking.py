@@ -153,6 +153,5 @@ class Materialiser:
         return _identity
 
 
-
 def _identity(value: Any) -> Any:
     return value

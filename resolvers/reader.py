@@ -42,6 +42,7 @@ class ChildKey:
     first: int
     after: int | None
     fields: frozenset[str]
+    edges: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,15 @@ class RecordReader:
             count = select(func.count()).select_from(spec.from_clause()).where(and_(*conditions))
             total = (await self.context.db.execute(count)).scalar_one()
         objects = self._materialise(spec, plan, rows)
-        cursors = [encode_cursor(row._mapping["_sort"], row._mapping["_pk"]) for row in rows]
-        return _connection(objects, cursors, has_next, total)
+        sort_at = len(plan.columns)  # `_sort` follows the plan's columns
+        cursor_rows = rows if requested.edges else rows[-1:]
+        cursors = [
+            encode_cursor(row[sort_at], obj.pk)
+            for row, obj in zip(cursor_rows, objects[-len(cursor_rows) :], strict=True)
+        ]
+        if requested.edges:
+            return _connection(objects, cursors, has_next, total)
+        return _connection(objects, [], has_next, total, cursors[-1] if cursors else None)
 
     # -- single records -------------------------------------------------------------------------
 
@@ -191,7 +199,7 @@ class RecordReader:
         after_pk = None
         if after is not None:
             _, after_pk = decode_cursor(after)
-        key = ChildKey(parent.pk, limit, after_pk, requested.fields)
+        key = ChildKey(parent.pk, limit, after_pk, requested.fields, requested.edges)
         return await self._children_loader(child_type).load(key)
 
     def _children_loader(self, child_type: str) -> DataLoader[ChildKey, Connection[Any]]:
@@ -202,7 +210,7 @@ class RecordReader:
             async def load(keys: list[ChildKey]) -> list[Connection[Any]]:
                 groups: dict[Hashable, list[ChildKey]] = defaultdict(list)
                 for key in keys:
-                    groups[(key.first, key.after, key.fields)].append(key)
+                    groups[(key.first, key.after, key.fields, key.edges)].append(key)
                 pages: dict[ChildKey, Connection[Any]] = {}
                 for group in groups.values():
                     pages.update(await self._fetch_children(spec, group))
@@ -247,19 +255,32 @@ class RecordReader:
             .order_by(inner.c._parent, inner.c._pk)
         )
         rows = (await self.context.db.execute(statement)).all()
+        if not rows:
+            return {key: _connection([], [], False, 0) for key in keys}
+        position_of = {name: i for i, name in enumerate(rows[0]._fields)}
+        parent_at, total_at = position_of["_parent"], position_of["_total"]
         by_parent: dict[int, list[Any]] = defaultdict(list)
         totals: dict[int, int] = {}
         for row in rows:
-            by_parent[row._mapping["_parent"]].append(row)
-            totals[row._mapping["_parent"]] = row._mapping["_total"]
+            by_parent[row[parent_at]].append(row)
+            totals[row[parent_at]] = row[total_at]
+        # one page per parent, built in one pass: trim each to `first`, materialise together
+        kept: list[Any] = []
+        spans: dict[int, tuple[int, int, bool]] = {}
+        for parent, parent_rows in by_parent.items():
+            start = len(kept)
+            kept.extend(parent_rows[: sample.first])
+            spans[parent] = (start, len(kept), len(parent_rows) > sample.first)
+        objects = self._materialise(spec, plan, kept)
         result: dict[ChildKey, Connection[Any]] = {}
         for key in keys:
-            parent_rows = by_parent.get(key.parent_pk, [])
-            has_next = len(parent_rows) > key.first
-            parent_rows = parent_rows[: key.first]
-            objects = self._materialise(spec, plan, parent_rows)
-            cursors = [encode_cursor(None, row._mapping["_pk"]) for row in parent_rows]
-            result[key] = _connection(objects, cursors, has_next, totals.get(key.parent_pk, 0))
+            start, end, has_next = spans.get(key.parent_pk, (0, 0, False))
+            page = objects[start:end]
+            cursors = [encode_cursor(None, obj.pk) for obj in page] if key.edges else []
+            end_cursor = encode_cursor(None, page[-1].pk) if page else None
+            result[key] = _connection(
+                page, cursors, has_next, totals.get(key.parent_pk, 0), end_cursor
+            )
         return result
 
     # -- shared ---------------------------------------------------------------------------------
@@ -276,12 +297,19 @@ class RecordReader:
 
 
 def _connection(
-    objects: list[Any], cursors: list[str], has_next: bool, total: int | None
+    objects: list[Any],
+    cursors: list[str],
+    has_next: bool,
+    total: int | None,
+    end_cursor: str | None = None,
 ) -> Connection[Any]:
+    """A page; `cursors` may be empty when no edges were asked for (then pass `end_cursor`)."""
+    if end_cursor is None and cursors:
+        end_cursor = cursors[-1]
     return Connection(
-        edges=[Edge(cursor=c, node=o) for c, o in zip(cursors, objects, strict=True)],
+        edges=[Edge(cursor=c, node=o) for c, o in zip(cursors, objects, strict=False)],
         nodes=objects,
-        page_info=PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None),
+        page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor),
         total_count=total,
     )
 

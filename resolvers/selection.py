@@ -28,6 +28,7 @@ class Requested:
 
     fields: frozenset[str]
     total_count: bool = False
+    edges: bool = True  # whether the page's edges (and their cursors) are asked for
 
 
 def _fields_of(
@@ -79,6 +80,7 @@ def connection_fields(
     return Requested(
         fields=frozenset(name for name in nodes if not name.startswith("__")),
         total_count="totalCount" in top,
+        edges="edges" in top,
     )
 
 
