@@ -59,6 +59,9 @@ class AccessDecisions:
     _rules: list[tuple[str, tuple[str, ...]]] = field(init=False)
     _rows: dict[tuple[Resource, Action], Predicate] = field(default_factory=dict, init=False)
     _fields: dict[tuple[Resource, str, Action], Predicate] = field(default_factory=dict, init=False)
+    # things derived from these decisions alone (e.g. built SQL statements), kept as long as
+    # the decisions are: per principal and policy version
+    derived: dict[object, object] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._rules = self.snapshot.rules_for(self.principal.subject)

@@ -360,7 +360,7 @@ class DirectReads:
         if field.target is not None and field.foreign_key is not None:
             requested = object_fields(nodes, self.fragments, field.target)
             loads: list[Awaitable[Any]] = [
-                self.reader.related_with(requested, obj, name, getattr(obj, field.foreign_key))
+                self.reader.related_future(requested, obj, name, getattr(obj, field.foreign_key))
                 for obj in objects
             ]
             related = await asyncio.gather(*loads)
@@ -375,8 +375,8 @@ class DirectReads:
         arguments = self._arguments(spec.type_name, nodes[0])
         requested = connection_fields(nodes, self.fragments, child_type)
         pages = await asyncio.gather(*(
-            self.reader.children_with(requested, obj, name, arguments.get("first"),
-                                      arguments.get("after"))
+            self.reader.children_future(requested, obj, name, arguments.get("first"),
+                                        arguments.get("after"))
             for obj in objects
         ))  # fmt: skip
         built = await self._connections(child_type, list(pages), nodes)

@@ -104,7 +104,8 @@ class Materialiser:
         if not rows:
             return [], set()
         spec = self.plan.spec
-        position = {name: i for i, name in enumerate(rows[0]._fields)}
+        # the plan's columns come first in every statement, in the plan's order
+        position = {column.name: i for i, column in enumerate(self.plan.columns)}
         private = [(attr, position[f"_{attr}"]) for attr in spec.private]
         pk_at = position["_pk"]
         visible = [

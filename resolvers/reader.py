@@ -7,12 +7,13 @@ batched by DataLoaders, so the statements per request do not grow with the page 
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, func, select, tuple_
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, func, select, tuple_
 from strawberry import Info
 from strawberry.dataloader import DataLoader
 
@@ -77,7 +78,7 @@ class RecordReader:
             return _connection([], [], False, 0 if requested.total_count else None)
         facts = spec.scope_columns()
         conditions = [rows_allowed.sql(facts), *spec.live(), *where]
-        plan = plan_columns(spec, requested.fields, decisions)
+        plan = self._plan(spec, requested.fields)
         sort_key = ordering.column.label("_sort")
         statement = select(*plan.columns, sort_key).select_from(spec.from_clause())
         page_conditions = list(conditions)
@@ -129,15 +130,21 @@ class RecordReader:
     async def related_with(
         self, requested: Requested, parent: Any, field: str, pk: int | None
     ) -> Any:
+        return await self.related_future(requested, parent, field, pk)
+
+    def related_future(
+        self, requested: Requested, parent: Any, field: str, pk: int | None
+    ) -> Awaitable[Any]:
+        """`related_with` without a coroutine: a future the loader resolves in its batch."""
         parent_type = type(parent).__name__
         if field in parent.withheld:
             self.context.deny(f"{parent_type}.{field}")
-            return None
+            return _resolved(None)
         if pk is None:
-            return None
+            return _resolved(None)
         target = SPECS[parent_type].fields[field].target
         assert target is not None
-        return await self._record_loader(target).load(RecordKey(pk, requested.fields))
+        return self._record_loader(target).load(RecordKey(pk, requested.fields))
 
     def _record_loader(self, type_name: str) -> DataLoader[RecordKey, Any]:
         loader = self._records.get(type_name)
@@ -165,7 +172,7 @@ class RecordReader:
         rows_allowed = decisions.rows(spec.resource, Action.READ)
         if rows_allowed.is_never:
             return []
-        plan = plan_columns(spec, fields, decisions)
+        plan = self._plan(spec, fields)
         statement = (
             select(*plan.columns)
             .select_from(spec.from_clause())
@@ -190,17 +197,23 @@ class RecordReader:
     async def children_with(
         self, requested: Requested, parent: Any, field: str, first: int | None, after: str | None
     ) -> Connection[Any] | None:
+        return await self.children_future(requested, parent, field, first, after)
+
+    def children_future(
+        self, requested: Requested, parent: Any, field: str, first: int | None, after: str | None
+    ) -> Awaitable[Connection[Any] | None]:
+        """`children_with` without a coroutine: gathering 150 futures costs no tasks."""
         parent_type = type(parent).__name__
         if field in parent.withheld:
             self.context.deny(f"{parent_type}.{field}")
-            return None
+            return _resolved(None)
         child_type = CHILDREN[(parent_type, field)]
         limit = checked_first(first)
         after_pk = None
         if after is not None:
             _, after_pk = decode_cursor(after)
         key = ChildKey(parent.pk, limit, after_pk, requested.fields, requested.edges)
-        return await self._children_loader(child_type).load(key)
+        return self._children_loader(child_type).load(key)
 
     def _children_loader(self, child_type: str) -> DataLoader[ChildKey, Connection[Any]]:
         loader = self._children.get(child_type)
@@ -228,37 +241,16 @@ class RecordReader:
         rows_allowed = decisions.rows(spec.resource, Action.READ)
         if rows_allowed.is_never:
             return {key: _connection([], [], False, 0) for key in keys}
-        plan = plan_columns(spec, sample.fields, decisions)
-        link = spec.table.c.customer_id
-        after = sample.after if sample.after is not None else 0
-        position = func.sum((spec.table.c.id > after).cast(Integer)).over(
-            partition_by=link, order_by=spec.table.c.id
-        )
-        inner = (
-            select(
-                *plan.columns,
-                link.label("_parent"),
-                position.label("_position"),
-                func.count().over(partition_by=link).label("_total"),
-            )
-            .select_from(spec.from_clause())
-            .where(
-                link.in_(sorted({key.parent_pk for key in keys})),
-                rows_allowed.sql(spec.scope_columns()),
-                *spec.live(),
-            )
-            .subquery()
-        )
-        statement = (
-            select(inner)
-            .where(inner.c._pk > after, inner.c._position <= sample.first + 1)
-            .order_by(inner.c._parent, inner.c._pk)
-        )
-        rows = (await self.context.db.execute(statement)).all()
+        plan, statement = self._children_statement(spec, sample.fields)
+        parameters = {
+            "parents": sorted({key.parent_pk for key in keys}),
+            "after": sample.after if sample.after is not None else 0,
+            "limit": sample.first + 1,
+        }
+        rows = (await self.context.db.execute(statement, parameters)).all()
         if not rows:
             return {key: _connection([], [], False, 0) for key in keys}
-        position_of = {name: i for i, name in enumerate(rows[0]._fields)}
-        parent_at, total_at = position_of["_parent"], position_of["_total"]
+        parent_at, total_at = len(plan.columns), len(plan.columns) + 2  # see _children_statement
         by_parent: dict[int, list[Any]] = defaultdict(list)
         totals: dict[int, int] = {}
         for row in rows:
@@ -282,6 +274,56 @@ class RecordReader:
                 page, cursors, has_next, totals.get(key.parent_pk, 0), end_cursor
             )
         return result
+
+    def _children_statement(self, spec: RecordSpec, fields: frozenset[str]) -> tuple[Any, Any]:
+        """The children query for this principal and selection, built once and then reused.
+
+        Building it costs more than running it (the subquery copies every column with its
+        foreign keys), and it depends only on the decisions and the fields: page bounds and
+        parents are bind parameters.
+        """
+        decisions = self.context.decisions
+        cache_key = ("children", spec.type_name, fields)
+        cached = decisions.derived.get(cache_key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        plan = plan_columns(spec, fields, decisions)
+        link = spec.table.c.customer_id
+        after = bindparam("after", type_=Integer)
+        position = func.sum((spec.table.c.id > after).cast(Integer)).over(
+            partition_by=link, order_by=spec.table.c.id
+        )
+        inner = (
+            select(
+                *plan.columns,
+                link.label("_parent"),
+                position.label("_position"),
+                func.count().over(partition_by=link).label("_total"),
+            )
+            .select_from(spec.from_clause())
+            .where(
+                link.in_(bindparam("parents", expanding=True)),
+                decisions.rows(spec.resource, Action.READ).sql(spec.scope_columns()),
+                *spec.live(),
+            )
+            .subquery()
+        )
+        statement = (
+            select(inner)
+            .where(inner.c._pk > after, inner.c._position <= bindparam("limit", type_=Integer))
+            .order_by(inner.c._parent, inner.c._pk)
+        )
+        decisions.derived[cache_key] = (plan, statement)
+        return plan, statement
+
+    def _plan(self, spec: RecordSpec, fields: frozenset[str]) -> Any:
+        """The column plan for this principal and selection, kept with its decisions."""
+        derived = self.context.decisions.derived
+        key = ("plan", spec.type_name, fields)
+        plan = derived.get(key)
+        if plan is None:
+            plan = derived[key] = plan_columns(spec, fields, self.context.decisions)
+        return plan
 
     # -- shared ---------------------------------------------------------------------------------
 
@@ -312,6 +354,12 @@ def _connection(
         page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor),
         total_count=total,
     )
+
+
+def _resolved(value: Any) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
 
 
 def require_int_pk(raw: str, argument: str = "id") -> int:
