@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit.canonical import CanonicalEncodingError, event_hash, normalise_changes
 from audit.events import AuditRecord
 from audit.partitions import ensure_partition_for
+from db.models.audit import EVENT_COLUMNS
 
 # client-supplied text is cut to the column width rather than refused: a long User-Agent
 # header must not make every read of that client fail closed
@@ -36,25 +37,7 @@ _LOCK_HEAD = text(
 )
 
 
-_COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "actor_kind",
-    "token_id",
-    "action",
-    "resource_type",
-    "resource_ids",
-    "fields",
-    "changes",
-    "operation",
-    "query_hash",
-    "ip",
-    "user_agent",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+_COLUMNS = EVENT_COLUMNS
 _TYPES: dict[str, Any] = {
     "at": DateTime(timezone=True),
     "token_id": Uuid(),

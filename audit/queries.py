@@ -20,27 +20,9 @@ from sqlalchemy import ColumnElement, Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.canonical import format_at
-from db.models.audit import AuditEvent
+from db.models.audit import EVENT_COLUMNS, AuditEvent
 
-EXPORT_COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "actor_kind",
-    "token_id",
-    "action",
-    "resource_type",
-    "resource_ids",
-    "fields",
-    "changes",
-    "operation",
-    "query_hash",
-    "ip",
-    "user_agent",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+EXPORT_COLUMNS = EVENT_COLUMNS
 STREAM_BATCH = 2_000
 
 

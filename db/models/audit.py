@@ -95,3 +95,7 @@ class AuditAnchor(Base):
     archive_file: Mapped[str] = mapped_column(Text)
     archive_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# every column in table order: what an append writes and an export reads, defined once
+EVENT_COLUMNS: tuple[str, ...] = tuple(column.name for column in AuditEvent.__table__.columns)
