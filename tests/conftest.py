@@ -105,12 +105,21 @@ def settings(database_url: str, data_dir: Path) -> Settings:
     return settings_for(database_url, data_dir)
 
 
-@pytest.fixture(scope="session")
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+@contextlib.asynccontextmanager
+async def migrated_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the settings' database, migrated to head; disposed afterwards."""
     engine = create_engine(settings.database_url or "")
     await upgrade_to_head(engine)
-    yield engine
-    await engine.dispose()
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    async with migrated_engine(settings) as migrated:
+        yield migrated
 
 
 @pytest.fixture(scope="session")

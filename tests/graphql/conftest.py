@@ -15,9 +15,7 @@ from starlette.applications import Starlette
 from api.app import create_app
 from api.seed.demo import DemoSummary, seed_demo
 from api.settings import Settings
-from db.engine import create_engine
-from db.migrate import upgrade_to_head
-from tests.conftest import fresh_database, settings_for
+from tests.conftest import fresh_database, migrated_engine, settings_for
 
 DEMO_CUSTOMERS = 60
 PASSWORD = "dossier-demo"
@@ -36,10 +34,8 @@ def demo_settings(demo_database_url: str, data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 async def demo_engine(demo_settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(demo_settings.database_url or "")
-    await upgrade_to_head(engine)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(demo_settings) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="session")

@@ -60,12 +60,10 @@ from api.seed.organisation import (
     store_policy_lines,
 )
 from api.settings import Settings
-from db.engine import create_engine
-from db.migrate import upgrade_to_head
 from identity.partner_tokens import issue_partner_token
 from identity.passwords import hash_password
 from policy.demo import PolicyLine, demo_policy_lines, role_line
-from tests.conftest import fresh_database, settings_for
+from tests.conftest import fresh_database, migrated_engine, settings_for
 
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
@@ -209,10 +207,8 @@ def insights_settings(insights_database_url: str, data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 async def insights_engine(insights_settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(insights_settings.database_url or "")
-    await upgrade_to_head(engine)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(insights_settings) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="session")

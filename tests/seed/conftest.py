@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.seed import DemoSummary, seed_demo
 from api.settings import Settings
-from db.engine import create_engine
-from db.migrate import upgrade_to_head
-from tests.conftest import fresh_database, settings_for
+from tests.conftest import fresh_database, migrated_engine, settings_for
 
 SEEDED_CUSTOMERS = 4_100  # two blocks and a bit; 2 generated sales reps
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -33,10 +31,8 @@ def seed_settings(seed_database_url: str, data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 async def seed_engine(seed_settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(seed_settings.database_url or "")
-    await upgrade_to_head(engine)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(seed_settings) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="session")
