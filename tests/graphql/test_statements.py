@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from policy.decisions import AccessDecisions
 from tests.graphql.conftest import GraphQLClient
 
 NESTED = """query($first: Int!) { customers(first: $first) { totalCount nodes {
@@ -25,3 +30,33 @@ async def test_statement_count_is_flat_in_page_size(gql: GraphQLClient) -> None:
         assert large_rows > small_rows
         assert small == large, (username, small, large)
         assert large <= 15
+
+
+async def test_policy_decisions_per_request_do_not_grow_with_page_size(
+    gql: GraphQLClient, demo_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decisions are made per (type, field), once per principal and policy version."""
+    calls = {"rows": 0, "field": 0}
+    compute_rows, compute_field = AccessDecisions._compute_rows, AccessDecisions._compute_field
+
+    def counting_rows(self: AccessDecisions, *args: Any) -> Any:
+        calls["rows"] += 1
+        return compute_rows(self, *args)
+
+    def counting_field(self: AccessDecisions, *args: Any) -> Any:
+        calls["field"] += 1
+        return compute_field(self, *args)
+
+    monkeypatch.setattr(AccessDecisions, "_compute_rows", counting_rows)
+    monkeypatch.setattr(AccessDecisions, "_compute_field", counting_field)
+    store = demo_app.state.dossier.extras["policy_store"]
+    counts = []
+    for first in (2, 500):
+        await store.reload()  # a new policy version: decisions are made afresh
+        calls.update(rows=0, field=0)
+        await statements_for(gql, "bob", first)
+        counts.append(dict(calls))
+        await statements_for(gql, "bob", first)  # the same principal and version again
+        assert calls == counts[-1], "a repeated request made new decisions"
+    assert counts[0] == counts[1]
+    assert 0 < counts[1]["field"] <= 40
