@@ -22,9 +22,7 @@ class ImportJob(Base):
     """
 
     __tablename__ = "import_jobs"
-    __table_args__ = (
-        CheckConstraint("status in ('RUNNING','DONE','FAILED')", name="status"),
-    )
+    __table_args__ = (CheckConstraint("status in ('RUNNING','DONE','FAILED')", name="status"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     principal: Mapped[str] = mapped_column(String(300), index=True)

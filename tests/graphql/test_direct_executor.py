@@ -30,7 +30,8 @@ QUERIES: list[tuple[str, str, dict[str, Any]]] = [
     (
         "alice",
         """{ a: customers(first: 3, filter: {level: B}) { nodes { name level } }
-            b: contacts(first: 4) { totalCount nodes { name phone customer { name owner { username } } } }
+            b: contacts(first: 4) {
+              totalCount nodes { name phone customer { name owner { username } } } }
             c: opportunities(first: 4, filter: {stage: LEAD}) { nodes { name stage amount
                expectedCloseDate owner { displayName } } }
             d: tickets(first: 4) { nodes { title status priority openedAt resolvedAt satisfaction
