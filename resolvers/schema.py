@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
+from resolvers.audit_export import AuditExportMutation
 from resolvers.bulk.operations import BulkMutation, BulkQuery
 from resolvers.customer import CustomerQuery
 from resolvers.direct import DirectExecutionContext
@@ -39,7 +40,9 @@ Query = merge_types(
         *WRITE_QUERIES,
     ),
 )  # fmt: skip
-Mutation = merge_types("Mutation", (AdminMutation, BulkMutation, *WRITE_MUTATIONS))
+Mutation = merge_types(
+    "Mutation", (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS)
+)
 
 
 class DossierSchema(strawberry.Schema):
