@@ -34,6 +34,9 @@ class InsightFilter:
     to: datetime | None = None
 
 
+SNAPSHOT_TIME = "When the figures were computed: the snapshot's refresh time if isSnapshot."
+
+
 # -- salesFunnel ---------------------------------------------------------------------------------
 
 
@@ -118,7 +121,14 @@ class ServiceBoard:
         description="Unresolved tickets older than their priority's SLA."
     )
     past_sla_by_priority: list[PriorityCount] | None
-    computed_at: datetime
+    computed_at: datetime = strawberry.field(description=SNAPSHOT_TIME)
+    is_snapshot: bool = strawberry.field(
+        default=False,
+        description=(
+            "True when read from the periodically refreshed snapshot (no time window asked for): "
+            "counts are as of computedAt, the resolution percentiles within 2.5 %."
+        ),
+    )
 
 
 # -- customerSegments ----------------------------------------------------------------------------
@@ -160,7 +170,14 @@ class CustomerSegments:
     levels: list[LevelCount] | None
     regions: list[NamedCount] | None
     industries: list[NamedCount] | None
-    computed_at: datetime
+    computed_at: datetime = strawberry.field(description=SNAPSHOT_TIME)
+    is_snapshot: bool = strawberry.field(
+        default=False,
+        description=(
+            "True when read from the periodically refreshed snapshot (no time window asked for): "
+            "recency is counted to computedAt."
+        ),
+    )
 
 
 # -- attention -----------------------------------------------------------------------------------
@@ -205,6 +222,20 @@ class AttentionConnection:
         default_factory=list,
         description="Reasons not evaluated because they rest on fields the caller may not read.",
     )
+    computed_at: datetime | None = strawberry.field(
+        default=None,
+        description=(
+            "When the customers' facts were taken: the snapshot's refresh time if isSnapshot."
+        ),
+    )
+    is_snapshot: bool = strawberry.field(
+        default=False,
+        description=(
+            "True when read from the periodically refreshed snapshot: "
+            "each customer's last interaction, latest follow-up plan, won amounts and open "
+            "urgent tickets are as of computedAt; silence and due dates are judged now."
+        ),
+    )
 
 
 # -- leaderboard ---------------------------------------------------------------------------------
@@ -235,4 +266,12 @@ class LeaderboardEntry:
 class Leaderboard:
     entries: list[LeaderboardEntry]
     from_: datetime = strawberry.field(name="from")
-    to: datetime
+    to: datetime = strawberry.field(description="computedAt: the period ends when counted.")
+    computed_at: datetime = strawberry.field(description=SNAPSHOT_TIME)
+    is_snapshot: bool = strawberry.field(
+        default=False,
+        description=(
+            "True when read from the periodically refreshed snapshot: "
+            "the period is the one ending at computedAt."
+        ),
+    )

@@ -8,7 +8,6 @@ views; medians are then read from 5 %-wide buckets of days, so they are within 2
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -281,22 +280,5 @@ async def _from_snapshot(
     for name, bucket, moves in await rows_of(context, statement):
         histogram.setdefault(name, []).append((bucket, int(moves)))
     for name, buckets in histogram.items():
-        figures.medians[name] = _median(buckets)
+        figures.medians[name] = snapshots.percentile(buckets, 0.5)
     return figures
-
-
-def _median(buckets: list[tuple[int, int]]) -> float:
-    """`percentile_cont(0.5)` over bucketed values, each bucket read as its middle."""
-    total = sum(n for _, n in buckets)
-    position = (total - 1) / 2
-
-    def value_at(rank: int) -> float:
-        seen = 0
-        for bucket, n in buckets:
-            seen += n
-            if rank < seen:
-                return snapshots.bucket_days(bucket)
-        return snapshots.bucket_days(buckets[-1][0])
-
-    low, high = math.floor(position), math.ceil(position)
-    return value_at(low) + (value_at(high) - value_at(low)) * (position - low)

@@ -208,3 +208,48 @@ def filter_clauses(
         created_scope.require_readable(created_field, "filter by")
         clauses += Window(filter.from_, filter.to).clauses(created_column)
     return clauses
+
+
+def on_facts(scope: InsightScope, gate: Gate, facts: ScopeColumns) -> Gate:
+    """`gate` with its row-dependent mask compiled onto other scope facts: a snapshot's columns.
+
+    A mask is a predicate over a customer's owner, department and id, so it holds alike on every
+    row a snapshot aggregated under the same facts.
+    """
+    if not gate.is_partial:
+        return gate
+    field = gate.type_field.split(".", 1)[1]
+    decision = scope.context.decisions.field(scope.resource, field, Action.READ)
+    return Gate(gate.type_field, mask=decision.sql(facts))
+
+
+def snapshot_filter(
+    context: RequestContext, filter: InsightFilter | None, facts: ScopeColumns
+) -> list[ColumnElement[bool]]:
+    """The department and (customer) owner bounds of a filter on a snapshot's facts; call
+    `filter_clauses` first, which checks the caller may filter by them."""
+    clauses: list[ColumnElement[bool]] = []
+    if filter is not None and filter.department_id is not None:
+        department = pk_of(filter.department_id, "Department", "filter.departmentId")
+        tree = context.policy_store.current().departments.subtree(department)
+        clauses.append(facts.department_id.in_(sorted(tree)))
+    if filter is not None and filter.owner_id is not None:
+        clauses.append(facts.owner_id == pk_of(filter.owner_id, "User", "filter.ownerId"))
+    return clauses
+
+
+async def report_partial_on(
+    context: RequestContext,
+    source: FromClause,
+    where: Sequence[ColumnElement[bool]],
+    gates: Sequence[Gate],
+) -> None:
+    """`report_partial` over a snapshot: FORBIDDEN for each gate whose mask left out a row."""
+    partial = [gate for gate in gates if gate.is_partial]
+    if not partial:
+        return
+    columns = [func.bool_or(not_(gate.mask)).label(f"g{i}") for i, gate in enumerate(partial)]  # type: ignore[arg-type]  # mask is set on partial gates
+    row = await row_of(context, select(*columns).select_from(source).where(*where))
+    for gate, left_out in zip(partial, row, strict=True):
+        if left_out:
+            context.deny(gate.type_field)

@@ -4,8 +4,11 @@ RFM here reads the won opportunities the caller may see: recency is the days sin
 to WON, frequency the number of won deals, monetary their amounts. `totalSpend` is not used: it is
 a finance-only field with no time axis, so segments would mean different things to different
 callers. Scores use fixed thresholds rather than quintiles of the caller's own customers, so a
-customer's segment does not change with who asks. One statement: the scores per customer, then
-`GROUPING SETS` over segment, level, region and industry.
+customer's segment does not change with who asks. Live, one statement: the scores per customer,
+then `GROUPING SETS` over segment, level, region and industry. From the snapshot
+(`insight_customer_facets`, migration 0005), each customer's segment (also as it reads with
+amounts hidden) and dimensions were counted per department × customer owner at the refresh, so
+a caller's scope and masks apply to those groups; exact, with recency counted to the refresh.
 """
 
 from __future__ import annotations
@@ -13,17 +16,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, literal_column, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, literal_column, select
 
-from policy.vocabulary import Resource
+from policy.predicates import ScopeColumns
+from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
+from resolvers.insights import snapshots
 from resolvers.insights.funnel import CHANGES
 from resolvers.insights.rights import (
     Gate,
     InsightScope,
     filter_clauses,
+    on_facts,
     report_partial,
+    report_partial_on,
     rows_of,
+    snapshot_filter,
     withhold,
 )
 from resolvers.records import CUSTOMERS, OPPORTUNITIES
@@ -85,7 +93,23 @@ async def customer_segments(
     dimensions: list[tuple[str, Any]] = []
     totals: dict[str, dict[str | None, int]] = {}
     total = 0
-    if not customers.is_empty:
+    is_snapshot = False
+    snapshot_at = None
+    if not customers.is_empty and (filter is None or (filter.from_ is None and filter.to is None)):
+        predicates = [context.decisions.rows(Resource.CUSTOMER, Action.READ)] + [
+            context.decisions.rows(Resource.OPPORTUNITY, Action.READ)
+        ]
+        for scope, names in ((customers, ("level", "region", "industry")),
+                             (deals, ("stage", "amount"))):  # fmt: skip
+            predicates += [context.decisions.field(scope.resource, n, Action.READ) for n in names]
+        snapshot_at = await snapshots.serving_at(context, snapshots.SEGMENTS, predicates)
+    if snapshot_at is not None:
+        gates = {"level": level, "region": region, "industry": industry}
+        total, totals = await _from_snapshot(
+            customers, deals, filter, gates, None if rfm_hidden else (stage, amount)
+        )
+        computed_at, is_snapshot = snapshot_at, True
+    elif not customers.is_empty:
         columns: dict[str, Any] = {}
         source: Any = CUSTOMERS
         if not rfm_hidden:
@@ -175,7 +199,51 @@ async def customer_segments(
         regions=_named(totals.get("region", {}), region),
         industries=_named(totals.get("industry", {}), industry),
         computed_at=computed_at,
+        is_snapshot=is_snapshot,
     )  # fmt: skip
+
+
+async def _from_snapshot(
+    customers: InsightScope,
+    deals: InsightScope,
+    filter: InsightFilter | None,
+    dimension_gates: dict[str, Gate],
+    rfm_gates: tuple[Gate, Gate] | None,
+) -> tuple[int, dict[str, dict[str | None, int]]]:
+    """Counts per facet from the pre-aggregated view. A customer's won deals count when the
+    caller may read its opportunities and their stage, its amounts when amounts are readable:
+    both hold alike for every customer of a group (same department and owner)."""
+    context, v = customers.context, snapshots.CUSTOMER_FACETS.c
+    facts = ScopeColumns(v.owner_id, v.department_id, None)
+    where = [customers.rows.sql(facts), *snapshot_filter(context, filter, facts)]
+    values: list[tuple[Any, Any]] = []
+    gates = {name: on_facts(customers, gate, facts) for name, gate in dimension_gates.items()}
+    for name, gate in gates.items():
+        if not gate.denied:
+            values.append((v.facet == name, gate.column(v.value)))
+    if rfm_gates is not None:
+        stage, amount = (on_facts(deals, gate, facts) for gate in rfm_gates)
+        wins_readable = and_(deals.rows.sql(facts), *_masks(stage))
+        priced = v.value if amount.mask is None else case((amount.mask, v.value), else_=v.unpriced)
+        segment = case((wins_readable, priced), else_=RfmSegment.NO_PURCHASE.value)
+        values.append((v.facet == "segment", segment))
+        await report_partial_on(
+            context, snapshots.CUSTOMER_FACETS, [deals.rows.sql(facts)], [stage, amount]
+        )
+    value = case(*values) if values else literal(None)
+    statement = select(v.facet, value, func.sum(v.customers)).where(*where).group_by(v.facet, value)
+    totals: dict[str, dict[str | None, int]] = {}
+    total = 0
+    for facet, name, count in await rows_of(context, statement):
+        if facet == "level":
+            total += int(count)
+        if facet == "segment" and rfm_gates is None:
+            continue
+        if facet != "segment" and gates[facet].denied:
+            continue
+        totals.setdefault(facet, {})[name] = int(count)
+    await report_partial_on(context, snapshots.CUSTOMER_FACETS, where, list(gates.values()))
+    return total, totals
 
 
 def _masks(*gates: Gate) -> list[ColumnElement[bool]]:

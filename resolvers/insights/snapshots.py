@@ -16,9 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, Numeric, String, Table, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from policy.predicates import AllOf, AmongCustomers, AnyOf, Not, Predicate
@@ -49,19 +61,110 @@ FUNNEL_STAYS = Table(
     Column("owner_id", BigInteger),
     Column("deal_owner_id", BigInteger),
     Column("stage", String(20)),
-    Column("bucket", Integer),  # see `bucket_days`
+    Column("bucket", Integer),  # days, see `bucket_value`
     Column("moves", BigInteger),
 )
-VIEWS = {FUNNEL: (FUNNEL_STAGES.name, FUNNEL_STAYS.name)}
-BUCKET_BASE_DAYS = 0.01
+SERVICE = "serviceBoard"
+SEGMENTS = "customerSegments"
+LEADERBOARD = "leaderboard"
+ATTENTION = "attention"
+
+# migration 0005: per department × customer owner, as of the refresh
+TICKET_GROUPS = Table(
+    "insight_ticket_groups",
+    _metadata,
+    Column("department_id", BigInteger),
+    Column("owner_id", BigInteger),
+    Column("status", String(20)),
+    Column("priority", String(10)),
+    Column("assignee_id", BigInteger),  # 0: nobody
+    Column("age_hours", Integer),  # unresolved: whole hours open, capped; -1 otherwise
+    Column("tickets", BigInteger),
+    Column("satisfaction_sum", BigInteger),
+    Column("satisfaction_count", BigInteger),
+)
+TICKET_RESOLUTIONS = Table(
+    "insight_ticket_resolutions",
+    _metadata,
+    Column("department_id", BigInteger),
+    Column("owner_id", BigInteger),
+    Column("bucket", Integer),  # hours to resolve, see `bucket_value`
+    Column("tickets", BigInteger),
+)
+CUSTOMER_FACETS = Table(
+    "insight_customer_facets",
+    _metadata,
+    Column("department_id", BigInteger),
+    Column("owner_id", BigInteger),
+    Column("facet", String(20)),  # segment, level, region, industry
+    Column("value", String(100)),
+    Column("unpriced", String(20)),  # segment: the segment when amounts are hidden
+    Column("customers", BigInteger),
+)
+LEADERBOARD_FIGURES = Table(
+    "insight_leaderboard",
+    _metadata,
+    Column("department_id", BigInteger),
+    Column("owner_id", BigInteger),
+    Column("kind", String(10)),  # new, won, notes
+    Column("who", BigInteger),
+    Column("days", Integer),  # the period: one of InsightPeriod
+    Column("count", BigInteger),
+    Column("amount", Numeric(16, 2)),
+)
+ATTENTION_FACTS = Table(
+    "insight_attention_facts",
+    _metadata,
+    Column("customer_id", BigInteger),
+    Column("department_id", BigInteger),
+    Column("owner_id", BigInteger),
+    Column("level", String(1)),
+    Column("quiet_since", DateTime(timezone=True)),
+    Column("won_recent", Numeric(16, 2)),
+    Column("won_prior", Numeric(16, 2)),
+    Column("follow_up_due", Date),
+    Column("open_urgent", Integer),
+)
+AGE_CAP_HOURS = 744  # as migration 0005: SLA hours above it are answered live
+CHURN_WINDOW_DAYS = 90  # as migration 0005: another churn window is answered live
+
+VIEWS = {
+    FUNNEL: (FUNNEL_STAGES.name, FUNNEL_STAYS.name),
+    SERVICE: (TICKET_GROUPS.name, TICKET_RESOLUTIONS.name),
+    SEGMENTS: (CUSTOMER_FACETS.name,),
+    LEADERBOARD: (LEADERBOARD_FIGURES.name,),
+    ATTENTION: (ATTENTION_FACTS.name,),
+}
+BUCKET_BASE = 0.01
 BUCKET_GROWTH = 1.05
 
 
-def bucket_days(bucket: int) -> float:
-    """A representative stay for a bucket: its geometric middle (within 2.5 % of any member)."""
+def bucket_value(bucket: int) -> float:
+    """A representative value for a bucket: its geometric middle (within 2.5 % of any member)."""
     if bucket <= 0:
-        return BUCKET_BASE_DAYS / 2
-    return float(BUCKET_BASE_DAYS * BUCKET_GROWTH ** (bucket - 0.5))
+        return BUCKET_BASE / 2
+    return float(BUCKET_BASE * BUCKET_GROWTH ** (bucket - 0.5))
+
+
+def percentile(buckets: list[tuple[int, int]], fraction: float) -> float:
+    """`percentile_cont(fraction)` over bucketed values, each bucket read as its middle.
+
+    Both ranks interpolated between are within 2.5 % of their true values, so the result is too.
+    `buckets` are (bucket, count) in ascending bucket order, with a positive total.
+    """
+    total = sum(n for _, n in buckets)
+    position = (total - 1) * fraction
+
+    def value_at(rank: int) -> float:
+        seen = 0
+        for bucket, n in buckets:
+            seen += n
+            if rank < seen:
+                return bucket_value(bucket)
+        return bucket_value(buckets[-1][0])
+
+    low, high = math.floor(position), math.ceil(position)
+    return value_at(low) + (value_at(high) - value_at(low)) * (position - low)
 
 
 def names_customers(predicate: Predicate) -> bool:
@@ -165,3 +268,20 @@ class SnapshotRefresher:
             except Exception:  # a failed refresh keeps the old snapshot; retry next round
                 log.exception("insight snapshot refresh failed")
             await asyncio.sleep(self._interval)
+
+
+async def serving_at(
+    context: RequestContext,
+    insight: str,
+    predicates: list[Predicate],
+    *,
+    keeps_customers: bool = False,
+) -> datetime | None:
+    """When the snapshot that may answer this request was taken; None: answer live.
+
+    A snapshot aggregated per department and owner cannot apply a predicate naming individual
+    customers (a partner token's), unless it `keeps_customers` (one row per customer).
+    """
+    if not keeps_customers and any(names_customers(p) for p in predicates):
+        return None
+    return await refreshed_at(context, insight)
