@@ -10,6 +10,14 @@ Reasons, thresholds from `InsightSettings`:
 A reason resting on a field the caller may not read is not evaluated (FORBIDDEN, and listed in
 `withheldReasons`); its children are read within their own row scopes. One statement evaluates
 every customer in scope, orders by the number of reasons, then id, and counts them all.
+
+From the snapshot (`insight_attention_facts`, migration 0005: one narrow row per customer with
+its scope facts, level, last activity, latest follow-up plan, won amounts of the two churn windows
+and open urgent tickets), the statement reads that one table instead of joining four; the
+caller's row scopes and masks compile onto its owner, department and customer id, so every
+predicate applies, a partner's too. Silence and due dates are judged against the clock now; the
+facts are as of the refresh (the response says when). A churn window other than
+`snapshots.CHURN_WINDOW_DAYS` is computed live and joined on.
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, sel
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from db.models.interaction import Interaction
-from policy.vocabulary import Resource
+from policy.predicates import ScopeColumns
+from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError
+from resolvers.insights import snapshots
 from resolvers.insights.funnel import CHANGES
-from resolvers.insights.rights import Gate, InsightScope, rows_of, withhold
+from resolvers.insights.rights import Gate, InsightScope, on_facts, rows_of, withhold
 from resolvers.insights.settings import insight_settings
 from resolvers.pagination import checked_first, decode_cursor, encode_cursor
 from resolvers.records import CUSTOMERS, OPPORTUNITIES, TICKETS
@@ -54,7 +64,6 @@ async def attention(
         raise BadUserInputError("malformed cursor", argument="after")
     settings = insight_settings(context)
     now = datetime.now(UTC)
-    today = now.date()
     customers = InsightScope(context, Resource.CUSTOMER, CUSTOMERS)
     if customers.is_empty:
         return _connection([], [], False, 0, [])
@@ -80,56 +89,30 @@ async def attention(
     withheld = [
         reason for reason, reason_gates in gates.items() if withhold(context, *reason_gates)
     ]
-    c = CUSTOMERS.c
-    source: Any = CUSTOMERS
-    flags: dict[AttentionReason, ColumnElement[bool]] = {}
-    details: dict[str, Any] = {}
-
-    if AttentionReason.SILENT not in withheld:
-        quiet_since = func.coalesce(c.last_interaction_at, c.created_at)
-        limit_days = case(
-            (c.level == "A", settings.silent_days_level_a), else_=settings.silent_days
-        )
-        flags[AttentionReason.SILENT] = _all(
-            quiet_since < literal(now) - func.make_interval(0, 0, 0, limit_days),
-            *_masks(*gates[AttentionReason.SILENT]),
-        )
-        days = func.floor(func.extract("epoch", literal(now) - quiet_since) / SECONDS_PER_DAY)
-        details["days_silent"] = case((_all(*_masks(*gates[AttentionReason.SILENT])), days))
-
-    if AttentionReason.CHURN_RISK not in withheld:
-        won = _won_windows(deals, gates[AttentionReason.CHURN_RISK], now, settings)
-        source = source.outerjoin(won, won.c.customer_id == c.id)
-        flags[AttentionReason.CHURN_RISK] = and_(
-            won.c.prior > 0,
-            func.coalesce(won.c.recent, 0) < won.c.prior * settings.churn_ratio,
-        )
-
-    if AttentionReason.OVERDUE_FOLLOW_UP not in withheld:
-        plan = _latest_plans(notes, gates[AttentionReason.OVERDUE_FOLLOW_UP])
-        source = source.outerjoin(plan, plan.c.customer_id == c.id)
-        flags[AttentionReason.OVERDUE_FOLLOW_UP] = func.coalesce(plan.c.due < today, false())
-        details["follow_up_due_on"] = case((plan.c.due < today, plan.c.due))
-
-    if AttentionReason.URGENT_TICKETS not in withheld:
-        urgent = _urgent_tickets(tickets, gates[AttentionReason.URGENT_TICKETS])
-        source = source.outerjoin(urgent, urgent.c.customer_id == c.id)
-        flags[AttentionReason.URGENT_TICKETS] = func.coalesce(urgent.c.open_urgent, 0) > 0
-        details["open_urgent_tickets"] = func.coalesce(urgent.c.open_urgent, 0)
-
+    predicates = [
+        context.decisions.rows(scope.resource, Action.READ)
+        for scope in (customers, deals, tickets, notes)
+    ]
+    snapshot_at = await snapshots.serving_at(
+        context, snapshots.ATTENTION, predicates, keeps_customers=True
+    )
+    build = _snapshot_flags if snapshot_at is not None else _live_flags
+    source, pk, where, flags, details = build(
+        (customers, deals, tickets, notes), gates, withheld, now, settings
+    )
     if not flags:
-        return _connection([], [], False, 0, withheld)
+        return _connection([], [], False, 0, withheld, snapshot_at)
     flag_columns = {reason.value: flag.label(reason.value) for reason, flag in flags.items()}
     count = sum((case((flag, 1), else_=0) for flag in flags.values()), literal(0))
     flagged = (
         select(
-            c.id.label("pk"),
+            pk.label("pk"),
             count.label("reasons"),
             *flag_columns.values(),
             *(value.label(name) for name, value in details.items()),
         )
         .select_from(source)
-        .where(*customers.where(), or_(*flags.values()))
+        .where(*where, or_(*flags.values()))
         .subquery("flagged")
     )
     counted = select(flagged, func.count().over().label("total")).subquery("counted")
@@ -147,7 +130,108 @@ async def attention(
     items = [_item(row._mapping, flags) for row in rows]
     cursors = [encode_cursor(row._mapping["reasons"], row._mapping["pk"]) for row in rows]
     _note_reads(customers, deals, tickets, notes, flags, [item.customer_pk for item in items])
-    return _connection(items, cursors, has_next, total, withheld)
+    return _connection(items, cursors, has_next, total, withheld, snapshot_at)
+
+
+Scopes = tuple[InsightScope, InsightScope, InsightScope, InsightScope]
+Gates = dict[AttentionReason, tuple[Gate, ...]]
+Built = tuple[Any, Any, list[ColumnElement[bool]], dict[AttentionReason, Any], dict[str, Any]]
+
+
+def _live_flags(
+    scopes: Scopes, gates: Gates, withheld: list[AttentionReason], now: datetime, settings: Any
+) -> Built:
+    """Flags and details over the live tables: `customers`, each child joined per customer."""
+    customers, deals, tickets, notes = scopes
+    c, today = CUSTOMERS.c, now.date()
+    source: Any = CUSTOMERS
+    flags: dict[AttentionReason, ColumnElement[bool]] = {}
+    details: dict[str, Any] = {}
+    if AttentionReason.SILENT not in withheld:
+        flags[AttentionReason.SILENT], details["days_silent"] = _silence(
+            c.last_interaction_at, c.created_at, c.level, gates[AttentionReason.SILENT], now,
+            settings,
+        )  # fmt: skip
+    if AttentionReason.CHURN_RISK not in withheld:
+        won = _won_windows(deals, gates[AttentionReason.CHURN_RISK], now, settings)
+        source = source.outerjoin(won, won.c.customer_id == c.id)
+        flags[AttentionReason.CHURN_RISK] = _churn(won.c.recent, won.c.prior, settings)
+    if AttentionReason.OVERDUE_FOLLOW_UP not in withheld:
+        plan = _latest_plans(notes, gates[AttentionReason.OVERDUE_FOLLOW_UP])
+        source = source.outerjoin(plan, plan.c.customer_id == c.id)
+        flags[AttentionReason.OVERDUE_FOLLOW_UP] = func.coalesce(plan.c.due < today, false())
+        details["follow_up_due_on"] = case((plan.c.due < today, plan.c.due))
+    if AttentionReason.URGENT_TICKETS not in withheld:
+        urgent = _urgent_tickets(tickets, gates[AttentionReason.URGENT_TICKETS])
+        source = source.outerjoin(urgent, urgent.c.customer_id == c.id)
+        flags[AttentionReason.URGENT_TICKETS] = func.coalesce(urgent.c.open_urgent, 0) > 0
+        details["open_urgent_tickets"] = func.coalesce(urgent.c.open_urgent, 0)
+    return source, c.id, customers.where(), flags, details
+
+
+def _snapshot_flags(
+    scopes: Scopes, gates: Gates, withheld: list[AttentionReason], now: datetime, settings: Any
+) -> Built:
+    """The same flags over the per-customer facts: each child scope and mask is a predicate on
+    the customer's facts, so it picks whole customers' facts in or out."""
+    customers, deals, tickets, notes = scopes
+    f, today = snapshots.ATTENTION_FACTS.c, now.date()
+    facts = ScopeColumns(f.owner_id, f.department_id, f.customer_id)
+    scope_of = {
+        AttentionReason.SILENT: customers,
+        AttentionReason.CHURN_RISK: deals,
+        AttentionReason.OVERDUE_FOLLOW_UP: notes,
+        AttentionReason.URGENT_TICKETS: tickets,
+    }
+
+    def readable(reason: AttentionReason) -> ColumnElement[bool]:
+        scope = scope_of[reason]
+        masks = _masks(*(on_facts(scope, gate, facts) for gate in gates[reason]))
+        return _all(scope.rows.sql(facts), *masks)
+
+    source: Any = snapshots.ATTENTION_FACTS
+    flags: dict[AttentionReason, ColumnElement[bool]] = {}
+    details: dict[str, Any] = {}
+    if AttentionReason.SILENT not in withheld:
+        silent = tuple(on_facts(customers, g, facts) for g in gates[AttentionReason.SILENT])
+        flags[AttentionReason.SILENT], details["days_silent"] = _silence(
+            f.quiet_since, f.quiet_since, f.level, silent, now, settings
+        )
+    if AttentionReason.CHURN_RISK not in withheld:
+        if settings.churn_window_days == snapshots.CHURN_WINDOW_DAYS:
+            recent, prior = f.won_recent, f.won_prior
+        else:  # the snapshot's windows are not the ones asked for
+            won = _won_windows(deals, gates[AttentionReason.CHURN_RISK], now, settings)
+            source = source.outerjoin(won, won.c.customer_id == f.customer_id)
+            recent, prior = won.c.recent, won.c.prior
+        flags[AttentionReason.CHURN_RISK] = and_(
+            readable(AttentionReason.CHURN_RISK), _churn(recent, prior, settings)
+        )
+    if AttentionReason.OVERDUE_FOLLOW_UP not in withheld:
+        due = case((readable(AttentionReason.OVERDUE_FOLLOW_UP), f.follow_up_due))
+        flags[AttentionReason.OVERDUE_FOLLOW_UP] = func.coalesce(due < today, false())
+        details["follow_up_due_on"] = case((due < today, due))
+    if AttentionReason.URGENT_TICKETS not in withheld:
+        urgent = case((readable(AttentionReason.URGENT_TICKETS), f.open_urgent), else_=0)
+        flags[AttentionReason.URGENT_TICKETS] = urgent > 0
+        details["open_urgent_tickets"] = urgent
+    return source, f.customer_id, [customers.rows.sql(facts)], flags, details
+
+
+def _silence(
+    last: Any, created: Any, level: Any, gates: tuple[Gate, ...], now: datetime, settings: Any
+) -> tuple[ColumnElement[bool], Any]:
+    quiet_since = func.coalesce(last, created)
+    limit_days = case((level == "A", settings.silent_days_level_a), else_=settings.silent_days)
+    flag = _all(
+        quiet_since < literal(now) - func.make_interval(0, 0, 0, limit_days), *_masks(*gates)
+    )
+    days = func.floor(func.extract("epoch", literal(now) - quiet_since) / SECONDS_PER_DAY)
+    return flag, case((_all(*_masks(*gates)), days))
+
+
+def _churn(recent: Any, prior: Any, settings: Any) -> ColumnElement[bool]:
+    return and_(prior > 0, func.coalesce(recent, 0) < prior * settings.churn_ratio)
 
 
 async def _count(context: RequestContext, flagged: Any) -> int:
@@ -247,6 +331,7 @@ def _connection(
     has_next: bool,
     total: int,
     withheld: list[AttentionReason],
+    snapshot_at: datetime | None = None,
 ) -> AttentionConnection:
     return AttentionConnection(
         edges=[AttentionEdge(cursor=c, node=i) for c, i in zip(cursors, items, strict=True)],
@@ -254,4 +339,6 @@ def _connection(
         page_info=PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None),
         total_count=total,
         withheld_reasons=withheld,
+        computed_at=snapshot_at or datetime.now(UTC),
+        is_snapshot=snapshot_at is not None,
     )
