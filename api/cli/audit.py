@@ -1,16 +1,38 @@
-"""`dossier audit`: verify the hash chain and archive old months."""
+"""`dossier audit`: verify the hash chain, sign digests of its head, archive old months."""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from sqlalchemy import text
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import func, select, text
 
 from api.cli.runtime import database_url, resolve_settings, run
+from api.secrets import ConfigurationError, SecretSource
+from api.settings import Settings
 from audit.archive import ArchiveError, ArchiveResult, archive_before, parse_month
+from audit.digests import (
+    DigestKeyError,
+    DigestReport,
+    SignedDigest,
+    new_signing_key_text,
+    public_key_from_text,
+    public_key_text,
+    sign_digest,
+    signing_key_from_text,
+    verify_digests,
+)
 from audit.verify import VerifyReport, verify_chain
 from db.engine import create_engine, create_sessionmaker
+from db.models.audit import AuditDigest
+
+SIGNING_KEY = "DOSSIER_AUDIT_SIGNING_KEY"
+VERIFY_KEY = "DOSSIER_AUDIT_VERIFY_KEY"
 
 # archiving streams whole months: the server-wide statement timeout is for requests
 _no_timeout = text("SET LOCAL statement_timeout = 0")
@@ -27,6 +49,75 @@ async def verify_database(url: str) -> VerifyReport:
         await engine.dispose()
 
 
+@dataclass(frozen=True)
+class AuditCheck:
+    """The chain's report, and the digests' when verification keys were given."""
+
+    chain: VerifyReport
+    digests: DigestReport | None
+    unchecked_digests: int  # digests in the table that no key was given to check
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and (self.digests is None or self.digests.ok)
+
+
+async def check_database(url: str, keys: Sequence[Ed25519PublicKey]) -> AuditCheck:
+    """The chain, then (with keys) every signed digest, on one connection."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("SET statement_timeout = 0")
+            chain = await verify_chain(connection)
+            if keys:
+                return AuditCheck(chain, await verify_digests(connection, keys), 0)
+            count = await connection.scalar(select(func.count()).select_from(AuditDigest))
+            return AuditCheck(chain, None, int(count or 0))
+    finally:
+        await engine.dispose()
+
+
+async def sign_database(url: str, key: Ed25519PrivateKey) -> SignedDigest:
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            return await sign_digest(session, key)
+    finally:
+        await engine.dispose()
+
+
+def signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The digest signing key: from the environment; outside production, generated once.
+
+    Kept beside the other dev secrets (`<data dir>/dev-secrets.json`); production without the
+    variable is an error naming it, never a generated key.
+    """
+    secrets = SecretSource(
+        os.environ,
+        production=settings.is_production,
+        store=settings.data_dir / "dev-secrets.json",
+    )
+    try:
+        value = secrets.get(SIGNING_KEY, generate=new_signing_key_text, min_length=43)
+        return signing_key_from_text(value)
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from error
+    except DigestKeyError as error:
+        raise click.ClickException(f"{SIGNING_KEY}: {error}") from error
+
+
+def verify_keys(options: Sequence[str]) -> list[Ed25519PublicKey]:
+    """`--public-key` values, else the comma-separated `DOSSIER_AUDIT_VERIFY_KEY`."""
+    given = list(options) or [
+        part for part in os.environ.get(VERIFY_KEY, "").split(",") if part.strip()
+    ]
+    try:
+        return [public_key_from_text(value) for value in given]
+    except DigestKeyError as error:
+        source = "--public-key" if options else VERIFY_KEY
+        raise click.ClickException(f"{source}: {error}") from error
+
+
 async def archive_database(url: str, before: str, directory: Path) -> ArchiveResult:
     engine = create_engine(url)
     try:
@@ -39,18 +130,57 @@ async def archive_database(url: str, before: str, directory: Path) -> ArchiveRes
 
 @click.group()
 def audit() -> None:
-    """Inspect, verify and archive the audit trail."""
+    """Inspect, verify, sign and archive the audit trail."""
 
 
 @audit.command()
-def verify() -> None:
-    """Recompute the hash chain; exit 1 naming the first altered, missing or reordered event."""
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    metavar="BASE64",
+    help="Also check the signed digests with this Ed25519 public key (repeat for old keys); "
+    f"default ${VERIFY_KEY} (comma-separated).",
+)
+def verify(public_keys: tuple[str, ...]) -> None:
+    """Recompute the hash chain; exit 1 naming the first altered, missing or reordered event.
+
+    With a public key, also check every signed digest: its signature, its link to the digest
+    before it, and that the head it names is still in the chain with the same hash.
+    """
     settings = resolve_settings()
-    report = run(verify_database(database_url(settings)))
-    if not report.ok:
-        click.echo(report.describe(), err=True)
+    keys = verify_keys(public_keys)
+    check = run(check_database(database_url(settings), keys))
+    click.echo(check.chain.describe(), err=not check.chain.ok)
+    if check.digests is not None:
+        click.echo(check.digests.describe(), err=not check.digests.ok)
+    elif check.unchecked_digests:
+        click.echo(
+            f"{check.unchecked_digests} signed digests not checked: pass --public-key "
+            f"or set {VERIFY_KEY}",
+            err=True,
+        )
+    if not check.ok:
         raise SystemExit(1)
-    click.echo(report.describe())
+
+
+@audit.command()
+def digest() -> None:
+    """Sign the chain head (seq, hash, time, previous digest) and store the digest.
+
+    Prints the digest as one JSON line: keep a copy outside the database, so that removing
+    the newest digests is noticed too. Run it periodically (a timer, cron).
+    """
+    settings = resolve_settings()
+    key = signing_key(settings)
+    signed = run(sign_database(database_url(settings), key))
+    click.echo(json.dumps(signed.document(), sort_keys=True))
+
+
+@audit.command("public-key")
+def public_key() -> None:
+    """Print the public key of the digest signing key, for `verify --public-key`."""
+    click.echo(public_key_text(signing_key(resolve_settings())))
 
 
 @audit.command()

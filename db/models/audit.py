@@ -8,10 +8,12 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Identity,
     Index,
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
 )
@@ -95,6 +97,32 @@ class AuditAnchor(Base):
     archive_file: Mapped[str] = mapped_column(Text)
     archive_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AuditDigest(Base):
+    """A signed statement of the chain head: "at `signed_at` the chain ended at seq/hash".
+
+    Signed with an Ed25519 key kept outside the database (`audit.digests` documents the signed
+    bytes), so someone who can rewrite every event and the head row still cannot make an old
+    digest agree with the rewritten chain. Digests chain among themselves through
+    `prev_digest_hash`; the unique constraint on it makes a fork impossible.
+    """
+
+    __tablename__ = "audit_digests"
+    __table_args__ = (
+        UniqueConstraint("prev_digest_hash", name="uq_audit_digests_prev_digest_hash"),
+        UniqueConstraint("digest_hash", name="uq_audit_digests_digest_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    head_seq: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    head_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    prev_digest_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(88))  # base64 of the 64-byte signature
+    digest_hash: Mapped[str] = mapped_column(String(64))
 
 
 # every column in table order: what an append writes and an export reads, defined once
