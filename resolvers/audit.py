@@ -31,7 +31,7 @@ from schema.node import (
 TYPE_OF_RESOURCE = {spec.resource.value: spec.type_name for spec in SPECS.values()}
 
 
-def _resource_filter(filter: AuditEventFilter) -> tuple[str | None, str | None]:
+def resource_filter(filter: AuditEventFilter) -> tuple[str | None, str | None]:
     """A global id narrows to its record and type; anything else is matched as stored."""
     resource_type, resource_id = filter.resource_type, filter.resource_id
     if resource_id is None:
@@ -88,7 +88,7 @@ class AuditQuery:
         require(context, Resource.AUDIT, Action.READ, "auditEvents")
         limit = checked_first(first)
         filter = filter or AuditEventFilter()
-        resource_type, resource_id = _resource_filter(filter)
+        resource_type, resource_id = resource_filter(filter)
         criteria = AuditFilter(
             actor=filter.actor,
             action=filter.action,

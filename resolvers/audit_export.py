@@ -26,7 +26,7 @@ from audit.events import AuditAction
 from audit.queries import EXPORT_COLUMNS, AuditFilter, stream_events
 from audit.queries import ExportFormat as StreamFormat
 from policy.vocabulary import Action, Resource
-from resolvers.audit import _resource_filter
+from resolvers.audit import resource_filter
 from resolvers.bulk.downloads import register_download, sweep_expired
 from resolvers.bulk.operations import runtime_of
 from resolvers.context import RequestContext
@@ -65,7 +65,7 @@ class _Written:
 
 def audit_filter_of(filter: AuditEventFilter) -> AuditFilter:
     """The GraphQL filter as `audit.queries` takes it; global ids narrow as in `auditEvents`."""
-    resource_type, resource_id = _resource_filter(filter)
+    resource_type, resource_id = resource_filter(filter)
     return AuditFilter(
         actor=filter.actor,
         action=filter.action,
@@ -169,6 +169,7 @@ async def export_audit_events(
         fields=list(EXPORT_COLUMNS),
         sha256=written.sha256,
         expires_at=download.expires_at,
+        format=format.name,
     )
 
 
@@ -177,7 +178,7 @@ class AuditExportMutation:
     @strawberry.mutation(
         description="The audit events matching `filter`, oldest first with `hash` and "
         "`prevHash`, as a one-time download. Needs EXPORT on `audit`; the export is audited. "
-        "`format` on the answer describes spreadsheet exports only; this file is CSV or "
+        "The file is CSV or "
         "JSON Lines as asked."
     )
     async def export_audit_events(

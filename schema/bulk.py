@@ -24,7 +24,7 @@ class Export:
     url: str | None = None
     omitted_fields: list[str] = strawberry.field(default_factory=list)
     fields: list[str] = strawberry.field(default_factory=list)
-    format: ExportFormat = ExportFormat.CSV
+    format: str = strawberry.field(default="CSV", description="CSV, XLSX or (audit exports) JSONL.")
     sha256: str | None = None
     expires_at: datetime | None = None
 

@@ -60,7 +60,7 @@ def _export_type(result: ExportResult) -> types.Export:
         url=result.download.url,
         omitted_fields=list(result.omitted_fields),
         fields=list(result.fields),
-        format=types.ExportFormat(result.format.value),
+        format=result.format.value,
         sha256=result.sha256,
         expires_at=result.download.expires_at,
     )
