@@ -102,6 +102,8 @@ def settings_for(url: str) -> Settings:
             "DOSSIER_BLIND_INDEX_KEY": new_key(),
             "DOSSIER_JWT_SECRET": new_key(),
             "DOSSIER_LOG_LEVEL": "WARNING",
+            # the bench refreshes once before measuring; a background round would compete
+            "DOSSIER_INSIGHT_REFRESH_SECONDS": "0",
         }
     )
 

@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, sel
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from db.models.interaction import Interaction
-from policy.predicates import ScopeColumns
+from policy.predicates import ScopeColumns, implies
 from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError
@@ -115,16 +115,17 @@ async def attention(
         .where(*where, or_(*flags.values()))
         .subquery("flagged")
     )
-    counted = select(flagged, func.count().over().label("total")).subquery("counted")
-    statement = select(counted)
+    # the page and the count apart: a count over the page's rows would sort every flagged
+    # customer, where the page alone is a top-N sort
+    statement = select(flagged)
     if position is not None:
         reasons_after, pk_after = position
         statement = statement.where(
-            tuple_(-counted.c.reasons, counted.c.pk) > tuple_(-reasons_after, pk_after)
+            tuple_(-flagged.c.reasons, flagged.c.pk) > tuple_(-reasons_after, pk_after)
         )
-    statement = statement.order_by(counted.c.reasons.desc(), counted.c.pk).limit(limit + 1)
+    statement = statement.order_by(flagged.c.reasons.desc(), flagged.c.pk).limit(limit + 1)
     rows = await rows_of(context, statement)
-    total = rows[0]._mapping["total"] if rows else await _count(context, flagged)
+    total = await _count(context, flagged)
     has_next = len(rows) > limit
     rows = rows[:limit]
     items = [_item(row._mapping, flags) for row in rows]
@@ -185,9 +186,16 @@ def _snapshot_flags(
     }
 
     def readable(reason: AttentionReason) -> ColumnElement[bool]:
+        """The reason's scope and masks, less those the customer scope already implies (one
+        `IN` per row instead of four, for a manager's subtree)."""
         scope = scope_of[reason]
-        masks = _masks(*(on_facts(scope, gate, facts) for gate in gates[reason]))
-        return _all(scope.rows.sql(facts), *masks)
+        clauses = [] if implies(customers.rows, scope.rows) else [scope.rows.sql(facts)]
+        for gate in gates[reason]:
+            field = gate.type_field.split(".", 1)[1]
+            decision = scope.context.decisions.field(scope.resource, field, Action.READ)
+            if gate.is_partial and not implies(customers.rows, decision):
+                clauses.append(decision.sql(facts))
+        return _all(*clauses)
 
     source: Any = snapshots.ATTENTION_FACTS
     flags: dict[AttentionReason, ColumnElement[bool]] = {}
@@ -222,10 +230,11 @@ def _silence(
     last: Any, created: Any, level: Any, gates: tuple[Gate, ...], now: datetime, settings: Any
 ) -> tuple[ColumnElement[bool], Any]:
     quiet_since = func.coalesce(last, created)
-    limit_days = case((level == "A", settings.silent_days_level_a), else_=settings.silent_days)
-    flag = _all(
-        quiet_since < literal(now) - func.make_interval(0, 0, 0, limit_days), *_masks(*gates)
-    )
+    since = case(
+        (level == "A", literal(now - timedelta(days=settings.silent_days_level_a))),
+        else_=literal(now - timedelta(days=settings.silent_days)),
+    )  # bounds computed here: no interval arithmetic per row
+    flag = _all(quiet_since < since, *_masks(*gates))
     days = func.floor(func.extract("epoch", literal(now) - quiet_since) / SECONDS_PER_DAY)
     return flag, case((_all(*_masks(*gates)), days))
 
@@ -235,7 +244,7 @@ def _churn(recent: Any, prior: Any, settings: Any) -> ColumnElement[bool]:
 
 
 async def _count(context: RequestContext, flagged: Any) -> int:
-    """The total when the page itself came back empty (a cursor past the end)."""
+    """Every flagged customer in scope, whichever page is asked for."""
     return int((await context.db.execute(select(func.count()).select_from(flagged))).scalar_one())
 
 

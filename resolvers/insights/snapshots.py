@@ -205,6 +205,8 @@ async def refresh_snapshots(connection: AsyncConnection) -> dict[str, datetime]:
         how = "CONCURRENTLY " if populated else ""
         for view in views:
             await connection.execute(text(f"REFRESH MATERIALIZED VIEW {how}{view}"))
+            # fresh statistics: a scope's `IN` over stale ones is planned as a few rows
+            await connection.execute(text(f"ANALYZE {view}"))
         at = (
             await connection.execute(
                 text(
