@@ -51,6 +51,8 @@ def demo_rules() -> list[PolicyLine]:
     for child in ("contact", "opportunity", "ticket", "interaction"):
         rules += _allow("sales_rep", child, write, OWN)
     rules += _allow("sales_rep", "contact.{phone,email}", write, OWN)
+    # who owns an account, and which team it counts for, is the manager's call
+    rules += _deny("sales_rep", "customer.{owner,department}", [CREATE, UPDATE], ALL)
     rules += _directory("sales_rep")
     # sales_manager: the Sales subtree, contact details only in the manager's own department
     rules += _allow("sales_manager", "customer", [READ, EXPORT], SUBTREE)
