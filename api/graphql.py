@@ -33,12 +33,19 @@ from resolvers.context import (
     RequestMeta,
     statement_counter,
 )
-from resolvers.errors import DossierError, ForbiddenError
+from resolvers.errors import DossierError, ForbiddenError, NotFoundError
 
 log = logging.getLogger("dossier.graphql")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 OPERATION = re.compile(r"\b(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]{0,99})")
+
+
+def is_mutation(query: str) -> bool:
+    return OPERATION_KIND.search(query) is not None
+
+
+OPERATION_KIND = re.compile(r"^\s*mutation\b", re.MULTILINE)
 
 
 def operation_name_of(query: str, given: str | None) -> str | None:
@@ -229,6 +236,12 @@ async def graphql_endpoint(request: Request) -> Response:
             e.original_error.extensions["field"]
             for e in result.errors or ()
             if isinstance(e.original_error, ForbiddenError)
+        } | {
+            # a write aimed outside the caller's scope is answered NOT_FOUND, like a missing
+            # id, but the attempt is still a denied one for the trail
+            f"Mutation.{e.path[0]}"
+            for e in result.errors or ()
+            if isinstance(e.original_error, NotFoundError) and e.path and is_mutation(query)
         }
         records = context.pending_events + audit_records(
             context, principal, meta, context.denials | refused

@@ -91,3 +91,18 @@ async def test_policy_changes_carry_the_admin_and_the_rule(
     trail = await gql.query("erin", TRAIL, {"f": {"action": "DEPARTMENT_CHANGE"}})
     event = trail["data"]["auditEvents"]["nodes"][0]
     assert event["actor"] == "admin" and event["resourceIds"] == [created["id"]]
+
+
+async def test_a_write_outside_the_scope_is_not_found_and_audited_as_denied(
+    gql: GraphQLClient, demo_engine: AsyncEngine
+) -> None:
+    frank = await oracle.user_id(demo_engine, "frank")
+    target = sorted(await oracle.customer_ids(demo_engine, "owner_id = :u", u=frank))[0]
+    body = await gql.query(
+        "alice",
+        "mutation Grab($id: ID!) { updateCustomer(id: $id, input: {level: A}) { id } }",
+        {"id": target},
+    )
+    assert error_codes(body) == ["NOT_FOUND"]
+    trail = await gql.query("erin", TRAIL, {"f": {"actor": "alice", "action": "DENIED"}})
+    assert "Mutation.updateCustomer" in trail["data"]["auditEvents"]["nodes"][0]["fields"]
