@@ -49,8 +49,18 @@ class AllowEverything(AccessDecisions):
 
 
 class AllowEverythingCache(DecisionCache):
+    """Kept per (principal, policy version) like the real cache, so no request rebuilds it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._allowing: dict[tuple[Principal, int], AccessDecisions] = {}
+
     def for_principal(self, principal: Principal, snapshot: PolicySnapshot) -> AccessDecisions:
-        return AllowEverything(principal, snapshot)
+        key = (principal, snapshot.version)
+        decisions = self._allowing.get(key)
+        if decisions is None:
+            decisions = self._allowing[key] = AllowEverything(principal, snapshot)
+        return decisions
 
 
 async def _no_audit(session: Any, records: Sequence[AuditRecord]) -> None:
