@@ -89,8 +89,16 @@ def _package_of(frame: str) -> str:
     return where.split("/", 1)[0] if "/" in where else where
 
 
+# Dossier's own packages: the total-time list names only their functions (the frameworks'
+# wrappers would otherwise fill it with middleware that every request passes through)
+OWN_PACKAGES = ("api/", "resolvers/", "schema/", "policy/", "audit/", "identity/", "db/")
+
+
 def _is_entry(frame: str) -> bool:
-    return frame.startswith("<module>") or any(marker in frame for marker in ENTRY_FRAMES)
+    if frame.startswith("<module>") or any(marker in frame for marker in ENTRY_FRAMES):
+        return True
+    where = frame.rpartition(" (")[2]
+    return not where.startswith(OWN_PACKAGES) or where.startswith("api/metrics.py")
 
 
 def summarise(raw: Path, top: int = 15) -> tuple[int, list[HotSpot], list[HotSpot], list[HotSpot]]:

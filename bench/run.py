@@ -551,7 +551,7 @@ def render(
         )
         out.append("  own time (leaf frames):")
         out.extend(f"    {share:6.1%}  {frame}" for frame, share in p["own"])
-        out.append("  total time (on the stack):")
+        out.append("  total time of Dossier's own functions (on the stack):")
         out.extend(f"    {share:6.1%}  {frame}" for frame, share in p["total"])
         out.append("  own time by package:")
         out.extend(f"    {share:6.1%}  {frame}" for frame, share in p.get("packages", []))
