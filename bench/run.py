@@ -492,7 +492,8 @@ def render(
             switched_off = other(key)
             if switched_off:
                 parts.append(f"{name} cost {1 - ours.rps / switched_off.rps:+.1%}")
-        out.append(" | ".join(parts))
+        if len(parts) > 1:
+            out.append(" | ".join(parts))
     out.append("Ratios by server CPU per request (less moved by other load on the machine)")
     for concurrency in args.concurrency:
         ours = summaries.get((OURS.key, concurrency))
@@ -508,7 +509,8 @@ def render(
             switched_off = summaries.get((key, concurrency))
             if switched_off and switched_off.cpu_ms:
                 parts.append(f"{name} {ours.cpu_ms - switched_off.cpu_ms:+.2f} ms")
-        out.append(" | ".join(parts))
+        if len(parts) > 1:
+            out.append(" | ".join(parts))
     out.append("")
 
     if findings.statements:
