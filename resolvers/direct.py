@@ -15,9 +15,8 @@ the request context is reset and the general executor answers instead.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
@@ -359,11 +358,7 @@ class DirectReads:
         name = field.name
         if field.target is not None and field.foreign_key is not None:
             requested = object_fields(nodes, self.fragments, field.target)
-            loads: list[Awaitable[Any]] = [
-                self.reader.related_future(requested, obj, name, getattr(obj, field.foreign_key))
-                for obj in objects
-            ]
-            related = await asyncio.gather(*loads)
+            related = await self.reader.related_many(requested, objects, name, field.foreign_key)
             present = [r for r in related if r is not None]
             sub = collect(_sub(nodes), self.fragments, field.target)
             built = await self._objects(field.target, present, sub)
@@ -374,11 +369,9 @@ class DirectReads:
         child_type = CHILDREN[(spec.type_name, name)]
         arguments = self._arguments(spec.type_name, nodes[0])
         requested = connection_fields(nodes, self.fragments, child_type)
-        pages = await asyncio.gather(*(
-            self.reader.children_future(requested, obj, name, arguments.get("first"),
-                                        arguments.get("after"))
-            for obj in objects
-        ))  # fmt: skip
+        pages = await self.reader.children_many(
+            requested, objects, name, arguments.get("first"), arguments.get("after")
+        )
         built = await self._connections(child_type, list(pages), nodes)
         for out, page in zip(outputs, built, strict=True):
             out[key] = page

@@ -146,6 +146,58 @@ class RecordReader:
         assert target is not None
         return self._record_loader(target).load(RecordKey(pk, requested.fields))
 
+    async def related_many(
+        self, requested: Requested, parents: Sequence[Any], field: str, foreign_key: str
+    ) -> list[Any]:
+        """`related_with` for a whole level at once: one statement, no loader round trip.
+
+        The direct executor knows every parent of a level before it asks, so it needs no
+        DataLoader to discover the batch; the checks and the fetch are the same.
+        """
+        if not parents:
+            return []
+        parent_type = type(parents[0]).__name__
+        target = SPECS[parent_type].fields[field].target
+        assert target is not None
+        wanted: list[int | None] = []
+        for parent in parents:
+            if field in parent.withheld:
+                self.context.deny(f"{parent_type}.{field}")
+                wanted.append(None)
+            else:
+                wanted.append(getattr(parent, foreign_key))
+        pks = sorted({pk for pk in wanted if pk is not None})
+        found = {}
+        if pks:
+            found = {o.pk: o for o in await self._fetch_by_pk(SPECS[target], requested.fields, pks)}
+        return [None if pk is None else found.get(pk) for pk in wanted]
+
+    async def children_many(
+        self,
+        requested: Requested,
+        parents: Sequence[Any],
+        field: str,
+        first: int | None,
+        after: str | None,
+    ) -> list[Connection[Any] | None]:
+        """`children_with` for a whole level at once (see `related_many`)."""
+        if not parents:
+            return []
+        parent_type = type(parents[0]).__name__
+        child_type = CHILDREN[(parent_type, field)]
+        limit = checked_first(first)
+        after_pk = decode_cursor(after)[1] if after is not None else None
+        keys: list[ChildKey | None] = []
+        for parent in parents:
+            if field in parent.withheld:
+                self.context.deny(f"{parent_type}.{field}")
+                keys.append(None)
+            else:
+                keys.append(ChildKey(parent.pk, limit, after_pk, requested.fields, requested.edges))
+        present = [key for key in keys if key is not None]
+        pages = await self._fetch_children(SPECS[child_type], present) if present else {}
+        return [None if key is None else pages[key] for key in keys]
+
     def _record_loader(self, type_name: str) -> DataLoader[RecordKey, Any]:
         loader = self._records.get(type_name)
         if loader is None:
