@@ -196,6 +196,22 @@ def _output(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=256)
+def _output_of(type_name: str, name: str) -> Callable[[Any], Any] | None:
+    """The converter of one field's values to JSON, chosen once from its column's type."""
+    spec = SPECS[type_name]
+    field = spec.fields[name]
+    if field.convert is not None:  # enums: GraphQL writes their names
+        return _output
+    if field.encrypted_as is not None:
+        return None  # decrypted text
+    assert field.column is not None
+    python_type = spec.table.c[field.column].type.python_type
+    if python_type in (str, int, bool):
+        return None
+    return _output
+
+
 def _strawberry_input(cls: type, values: dict[str, Any] | None) -> Any:
     if values is None:
         return None
@@ -340,9 +356,14 @@ class DirectReads:
             else:
                 field = spec.fields[name]
                 if field.column is not None:
-                    attr = field.attr
-                    for out, obj in zip(outputs, objects, strict=True):
-                        out[key] = _output(getattr(obj, attr))
+                    attr, convert = field.attr, _output_of(type_name, name)
+                    if convert is None:  # text, numbers, booleans: JSON as they are
+                        for out, obj in zip(outputs, objects, strict=True):
+                            out[key] = getattr(obj, attr)
+                    else:
+                        for out, obj in zip(outputs, objects, strict=True):
+                            value = getattr(obj, attr)
+                            out[key] = None if value is None else convert(value)
                 else:
                     for out in outputs:
                         out[key] = None  # keeps document order; filled below
