@@ -102,7 +102,9 @@ class AdminQuery:
         require(context, Resource.POLICY, Action.READ, "policies")
         lines = context.decisions.snapshot.lines
         rules = [policy_admin.Rule.from_line(line) for line in lines if line[0] == "p"]
-        return [_rule_type(r) for r in rules if role is None or r.role == role]
+        chosen = [r for r in rules if role is None or r.role == role]
+        context.reads.note(Resource.POLICY.value, (), ["policies"])
+        return [_rule_type(r) for r in chosen]
 
     @strawberry.field(description="Every role named by a rule or an assignment.")
     async def roles(self, info: strawberry.Info) -> list[str]:
@@ -120,14 +122,19 @@ class AdminQuery:
         rows = (
             await context.db.execute(select(DepartmentRow).order_by(DepartmentRow.id))
         ).scalars()
-        return [_department_type(r) for r in rows if allowed.holds_for(None, r.id, r.id)]
+        visible = [r for r in rows if allowed.holds_for(None, r.id, r.id)]
+        context.reads.note(Resource.DEPARTMENT.value, (r.id for r in visible), ["name", "parent"])
+        return [_department_type(r) for r in visible]
 
     @strawberry.field
     async def users(self, info: strawberry.Info) -> list[User]:
         context: RequestContext = info.context
         require(context, Resource.USER, Action.READ, "users")
         rows = (await context.db.execute(select(UserRow).order_by(UserRow.id))).scalars()
-        return [_user_type(r) for r in rows if _user_in_scope(context, Action.READ, r)]
+        visible = [r for r in rows if _user_in_scope(context, Action.READ, r)]
+        context.reads.note(Resource.USER.value, (r.id for r in visible),
+                           ["username", "displayName", "active", "department"])  # fmt: skip
+        return [_user_type(r) for r in visible]
 
     @strawberry.field(description="Partner tokens, without their secrets.")
     async def partner_tokens(self, info: strawberry.Info) -> list[types.PartnerTokenInfo]:
@@ -135,6 +142,8 @@ class AdminQuery:
         require(context, Resource.TOKEN, Action.READ, "partnerTokens")
         async with context.db.lock:
             tokens = await list_partner_tokens(context.db.session)
+        # listing tokens is a read of them like any other, for the trail
+        context.reads.note(Resource.TOKEN.value, (t.id for t in tokens), ["partnerTokens"])
         return [
             types.PartnerTokenInfo(
                 id=strawberry.ID(str(t.id)),

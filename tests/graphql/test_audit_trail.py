@@ -106,3 +106,10 @@ async def test_a_write_outside_the_scope_is_not_found_and_audited_as_denied(
     assert error_codes(body) == ["NOT_FOUND"]
     trail = await gql.query("erin", TRAIL, {"f": {"actor": "alice", "action": "DENIED"}})
     assert "Mutation.updateCustomer" in trail["data"]["auditEvents"]["nodes"][0]["fields"]
+
+
+async def test_administrative_listings_are_recorded_as_reads(gql: GraphQLClient) -> None:
+    await gql.query("admin", "query Lists { users { id } departments { id } partnerTokens { id } }")
+    trail = await gql.query("erin", TRAIL, {"f": {"actor": "admin", "action": "READ"}})
+    kinds = {n["resourceType"] for n in trail["data"]["auditEvents"]["nodes"]}
+    assert {"user", "department"} <= kinds
