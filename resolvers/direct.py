@@ -16,7 +16,7 @@ the request context is reset and the general executor answers instead.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
@@ -25,81 +25,30 @@ from typing import Any
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
 )
-from graphql.execution.values import get_argument_values
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.utils.str_converters import to_camel_case
 
 from resolvers.context import RequestContext
-from resolvers.customer import customer_ordering
-from resolvers.filters import CUSTOMER_FILTERS, FilterRule, compile_filter, pk_of
+from resolvers.filters import pk_of
+from resolvers.operation import (
+    ROOT_CONNECTIONS,
+    Arguments,
+    Fields,
+    NotDirectError,
+    collect,
+    sub,
+)
 from resolvers.reader import RecordReader
-from resolvers.records import CHILDREN, CONTACT, CUSTOMER, OPPORTUNITY, SPECS, TICKET, RecordSpec
-from resolvers.records_query import CONTACT_FILTERS, OPPORTUNITY_FILTERS, TICKET_FILTERS
+from resolvers.records import CHILDREN, SPECS, RecordSpec
 from resolvers.selection import connection_fields, object_fields
-from schema import filters as filter_inputs
 from schema.node import Connection
 
-Fields = dict[str, list[FieldNode]]  # response key → the field nodes merged under it
-
-ROOT_CONNECTIONS: dict[str, tuple[RecordSpec, tuple[FilterRule, ...], type]] = {
-    "customers": (CUSTOMER, CUSTOMER_FILTERS, filter_inputs.CustomerFilter),
-    "contacts": (CONTACT, CONTACT_FILTERS, filter_inputs.ContactFilter),
-    "opportunities": (OPPORTUNITY, OPPORTUNITY_FILTERS, filter_inputs.OpportunityFilter),
-    "tickets": (TICKET, TICKET_FILTERS, filter_inputs.TicketFilter),
-}
+_sub = sub
 CONNECTION_KEYS = frozenset({"edges", "nodes", "pageInfo", "totalCount", "__typename"})
 PAGE_INFO_KEYS = frozenset({"hasNextPage", "endCursor", "__typename"})
 EDGE_KEYS = frozenset({"cursor", "node", "__typename"})
-
-
-class NotDirectError(Exception):
-    """This document needs the general executor."""
-
-
-def collect(
-    selection_sets: Sequence[SelectionSetNode | None],
-    fragments: dict[str, FragmentDefinitionNode],
-    type_name: str,
-) -> Fields:
-    """Fields by response key, in document order, through fragments; no directives allowed."""
-    found: Fields = {}
-
-    def visit(selection_set: SelectionSetNode | None, seen: frozenset[str]) -> None:
-        if selection_set is None:
-            return
-        for selection in selection_set.selections:
-            if selection.directives:
-                raise NotDirectError("directives")
-            if isinstance(selection, FieldNode):
-                key = selection.alias.value if selection.alias else selection.name.value
-                found.setdefault(key, []).append(selection)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                if condition is None or condition.name.value in (type_name, "Node"):
-                    visit(selection.selection_set, seen)
-                elif condition.name.value not in SPECS:
-                    raise NotDirectError("abstract type condition")
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = fragments.get(name)
-                if fragment is None or name in seen:
-                    raise NotDirectError("fragment")
-                if fragment.type_condition.name.value in (type_name, "Node"):
-                    visit(fragment.selection_set, seen | {name})
-
-    for selection_set in selection_sets:
-        visit(selection_set, frozenset())
-    return found
-
-
-def _sub(nodes: list[FieldNode]) -> list[SelectionSetNode | None]:
-    return [node.selection_set for node in nodes]
 
 
 def _check_object(fields: Fields, type_name: str, fragments: dict[str, Any]) -> None:
@@ -212,14 +161,6 @@ def _output_of(type_name: str, name: str) -> Callable[[Any], Any] | None:
     return _output
 
 
-def _strawberry_input(cls: type, values: dict[str, Any] | None) -> Any:
-    if values is None:
-        return None
-    names = {to_camel_case(f.python_name): f.python_name
-             for f in cls.__strawberry_definition__.fields}  # type: ignore[attr-defined]  # fmt: skip
-    return cls(**{names[key]: value for key, value in values.items()})
-
-
 class DirectReads:
     """Builds the response of a direct query from the request's `RecordReader`."""
 
@@ -237,8 +178,7 @@ class DirectReads:
         self.schema = schema
 
     def _arguments(self, parent_type: str, node: FieldNode) -> dict[str, Any]:
-        definition = self.schema.get_type(parent_type).fields[node.name.value]
-        return get_argument_values(definition, node, self.variables)
+        return Arguments(self.schema, self.variables).of(parent_type, node)
 
     async def run(self, operation: OperationDefinitionNode) -> dict[str, Any]:
         root = collect([operation.selection_set], self.fragments, "Query")
@@ -267,18 +207,9 @@ class DirectReads:
         )[0]
 
     async def _root_connection(self, name: str, nodes: list[FieldNode]) -> Any:
-        spec, rules, filter_type = ROOT_CONNECTIONS[name]
-        arguments = self._arguments("Query", nodes[0])
-        decisions = self.context.decisions
-        where = compile_filter(
-            spec, decisions, rules, _strawberry_input(filter_type, arguments.get("filter"))
+        spec, arguments, where, ordering = Arguments(self.schema, self.variables).root_page(
+            name, nodes[0], self.context.decisions
         )
-        ordering = None
-        order = arguments.get("orderBy")
-        if order is not None:
-            ordering = customer_ordering(
-                decisions, _strawberry_input(filter_inputs.CustomerOrder, order)
-            )
         requested = connection_fields(nodes, self.fragments, spec.type_name)
         page = await self.reader.page(
             spec, requested, first=arguments.get("first"), after=arguments.get("after"),
