@@ -34,6 +34,7 @@ from resolvers.context import (
     statement_counter,
 )
 from resolvers.errors import DossierError, ForbiddenError, NotFoundError
+from resolvers.sqljson import RawJSON
 
 log = logging.getLogger("dossier.graphql")
 
@@ -59,11 +60,21 @@ def operation_name_of(query: str, given: str | None) -> str | None:
 NO_STORE = {"Cache-Control": "no-store"}
 
 
+JSON_TYPE = "application/json"
+
+
 class JSONBody(Response):
-    media_type = "application/json"
+    media_type = JSON_TYPE
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def spliced(data: RawJSON, errors: list[dict[str, Any]]) -> bytes:
+    """The response body around `data` that PostgreSQL already wrote as JSON."""
+    if not errors:
+        return b'{"data":' + data.text + b"}"
+    return b'{"data":' + data.text + b',"errors":' + orjson.dumps(errors) + b"}"
 
 
 def request_id_of(request: Request) -> str:
@@ -205,7 +216,11 @@ async def graphql_endpoint(request: Request) -> Response:
         cipher=state.settings.field_cipher,
         policy_store=store,
         meta=meta,
-        extras={"bulk": bulk_runtime(state), "insight_settings": state.settings.insights},
+        extras={
+            "bulk": bulk_runtime(state),
+            "insight_settings": state.settings.insights,
+            "raw_json": True,  # `data` may come back as JSON text (resolvers.sqljson)
+        },
     )
     counter = [0]
     token = statement_counter.set(counter)
@@ -243,6 +258,9 @@ async def graphql_endpoint(request: Request) -> Response:
             for e in result.errors or ()
             if isinstance(e.original_error, NotFoundError) and e.path and is_mutation(query)
         }
+        if await db.recover():
+            # whatever the lost transaction wrote is gone, and so are the events describing it
+            context.pending_events.clear()
         records = context.pending_events + audit_records(
             context, principal, meta, context.denials | refused
         )
@@ -263,11 +281,13 @@ async def graphql_endpoint(request: Request) -> Response:
     observe_operation(
         request, context, result.errors, context.denials | refused, records, counter[0]
     )
-    body: dict[str, Any] = {"data": result.data}
-    if errors:
-        body["errors"] = errors
     headers = {**NO_STORE, "X-Request-ID": request_id}
     if not state.settings.is_production:
         headers["X-SQL-Statements"] = str(counter[0])
         headers["X-Executor"] = context.extras.get("executor", "general")
+    if isinstance(result.data, RawJSON):
+        return Response(spliced(result.data, errors), headers=headers, media_type=JSON_TYPE)
+    body: dict[str, Any] = {"data": result.data}
+    if errors:
+        body["errors"] = errors
     return JSONBody(body, headers=headers)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Executable, Result
+from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.crypto import FieldCipher
@@ -56,6 +57,20 @@ class RequestDatabase:
     @property
     def is_open(self) -> bool:
         return self._session is not None
+
+    async def recover(self) -> bool:
+        """Roll back a transaction left unusable, e.g. by a field task graphql-core cancelled
+        mid-statement when a sibling failed; True when there was one to roll back."""
+        session = self._session
+        if session is None or not session.in_transaction():
+            return False
+        try:
+            if not (await session.connection()).invalidated:
+                return False
+        except PendingRollbackError:
+            pass
+        await session.rollback()
+        return True
 
     async def commit(self) -> None:
         if self._session is not None:

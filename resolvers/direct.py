@@ -16,6 +16,7 @@ the request context is reset and the general executor answers instead.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
@@ -30,6 +31,7 @@ from graphql import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from resolvers import sqljson
 from resolvers.context import RequestContext
 from resolvers.filters import pk_of
 from resolvers.operation import (
@@ -45,6 +47,7 @@ from resolvers.records import CHILDREN, SPECS, RecordSpec
 from resolvers.selection import connection_fields, object_fields
 from schema.node import Connection
 
+log = logging.getLogger("dossier.executor")
 _sub = sub
 CONNECTION_KEYS = frozenset({"edges", "nodes", "pageInfo", "totalCount", "__typename"})
 PAGE_INFO_KEYS = frozenset({"hasNextPage", "endCursor", "__typename"})
@@ -342,6 +345,18 @@ class DirectExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     async def _direct(self, serially: bool | None) -> Any:
         context: RequestContext = self.context_value
+        if context.extras.get("raw_json"):  # the endpoint can splice JSON text: try SQL first
+            try:
+                data = await sqljson.answer(
+                    context, self.operation, self.fragment_definitions, self.variable_values,
+                    self.schema,
+                )  # fmt: skip
+            except Exception as exc:  # not compilable, bad input, anything: the direct path decides
+                log.debug("answered without SQL JSON: %r", exc)
+                context.reset_reads()
+            else:
+                context.extras["executor"] = "sql"
+                return self.finish(self.build_response(data))
         reads = DirectReads(context, self.fragment_definitions, self.variable_values, self.schema)
         try:
             data = await reads.run(self.operation)

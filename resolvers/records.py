@@ -43,7 +43,12 @@ DEPARTMENTS: Table = Department.__table__  # type: ignore[assignment]
 
 def _enum(kind: type[Enum]) -> Callable[[Any], Any]:
     members = {m.value: m for m in kind}
-    return lambda value: None if value is None else members[value]
+
+    def convert(value: Any) -> Any:
+        return None if value is None else members[value]
+
+    convert.enum = kind  # type: ignore[attr-defined]  # lets SQL writers map values to names
+    return convert
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,138 @@
+"""The SQL-built responses equal the direct executor's: data, FORBIDDEN entries and audit trail.
+
+The direct executor is the reference (itself checked against graphql-core in
+test_direct_executor.py). Each query runs twice as the same caller — once compiled into one
+statement, once with compilation switched off — and the bodies and the audit records the
+endpoint writes must be equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import api.graphql
+from resolvers.sqljson import NotCompilableError
+from tests.graphql.conftest import GraphQLClient
+from tests.graphql.test_direct_executor import QUERIES as DIRECT_QUERIES
+from tests.graphql.test_statements import NESTED
+
+USERS = ("admin", "alice", "bob", "carol", "dave", "erin", "frank")
+
+EDGES = """query($after: String, $order: CustomerOrder, $first: Int) {
+  customers(first: $first, after: $after, orderBy: $order) {
+    totalCount pageInfo { endCursor hasNextPage __typename } __typename
+    edges { __typename cursor node { id name updatedAt totalSpend createdAt lastInteractionAt
+      tags level source creditCode idNumber address version
+      owner { id username active department { name parent { name } } }
+      contacts(first: 2) { totalCount pageInfo { hasNextPage endCursor }
+        edges { cursor node { id name phone email isDecisionMaker } } }
+      tickets(first: 1, after: "bjo6MQ") { nodes { title openedAt resolvedAt satisfaction } }
+      interactions(first: 3) {
+        nodes { channel summary occurredAt nextFollowUpOn author { username } } }
+    } } } }"""
+
+CHILDREN_ROOTS = """{
+  contacts(first: 6) { nodes { name phone customer { name phone owner { username } } } }
+  opportunities(first: 5, filter: {stage: WON}) { totalCount nodes {
+    name amount stage expectedCloseDate version customer { id level } owner { displayName } } }
+  tickets(first: 4) { edges { cursor node { title status priority assignee { username } } } }
+}"""
+
+ONE = """query($id: ID!) { customer(id: $id) { id __typename name phone idNumber email
+  contacts(first: 0) { totalCount pageInfo { hasNextPage endCursor } nodes { name } }
+  opportunities { nodes { id } } } }"""
+
+QUERIES: list[tuple[str, str, dict[str, Any]]] = [
+    *[(user, NESTED, {"first": 500}) for user in USERS],
+    *[(user, EDGES, {"first": 5}) for user in USERS],
+    *[(user, CHILDREN_ROOTS, {}) for user in USERS],
+    *[(user, ONE, {"id": "Q3VzdG9tZXI6Mg"}) for user in USERS],
+    ("bob", ONE, {"id": "Q3VzdG9tZXI6OTk5OTk"}),
+    *[
+        ("alice", EDGES, {"first": 4, "order": {"field": field, "direction": direction}})
+        for field in ("NAME", "UPDATED_AT", "TOTAL_SPEND", "CREATED_AT", "ID")
+        for direction in ("ASC", "DESC")
+    ],
+    ("bob", EDGES, {"first": 0}),
+    *DIRECT_QUERIES,
+]
+
+
+@pytest.fixture
+def audited(monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
+    """The audit records each request appended, in order."""
+    written: list[list[Any]] = []
+    append = api.graphql.append_events
+
+    async def capture(session: Any, records: list[Any]) -> Any:
+        written.append(records)
+        return await append(session, records)
+
+    monkeypatch.setattr(api.graphql, "append_events", capture)
+    return written
+
+
+def _trail(records: list[Any]) -> list[tuple[Any, ...]]:
+    return [(r.action, r.resource_type, r.resource_ids, r.fields) for r in records]
+
+
+async def _after_cursor(gql: GraphQLClient, user: str, variables: dict[str, Any]) -> Any:
+    body = (await gql.post(user, EDGES, variables)).json()
+    return body["data"]["customers"]["pageInfo"]["endCursor"]
+
+
+@pytest.mark.parametrize(("username", "query", "variables"), QUERIES)
+async def test_sql_and_direct_answers_are_the_same(
+    gql: GraphQLClient,
+    monkeypatch: pytest.MonkeyPatch,
+    audited: list[list[Any]],
+    username: str,
+    query: str,
+    variables: dict[str, Any],
+) -> None:
+    built = await gql.post(username, query, variables)
+    built_trail = [_trail(records) for records in audited]
+    audited.clear()
+    body = built.json()
+    codes = {e["extensions"]["code"] for e in body.get("errors", [])}
+    if body.get("data") is not None and codes <= {"FORBIDDEN"}:
+        assert built.headers["x-executor"] == "sql"
+
+    async def not_compiled(*_: Any) -> Any:
+        raise NotCompilableError("switched off")
+
+    monkeypatch.setattr("resolvers.sqljson.answer", not_compiled)
+    reference = await gql.post(username, query, variables)
+    assert reference.headers["x-executor"] != "sql"
+    assert built.status_code == reference.status_code
+    assert body == reference.json()
+    assert built_trail == [_trail(records) for records in audited]
+
+
+@pytest.mark.parametrize("order", ["NAME", "UPDATED_AT", "CREATED_AT", "ID"])
+async def test_paging_on_with_sql_cursors_matches(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, order: str
+) -> None:
+    """Cursors written by SQL are read back by `decode_cursor`: page two is the same page."""
+    variables: dict[str, Any] = {"first": 3, "order": {"field": order, "direction": "DESC"}}
+    after = await _after_cursor(gql, "alice", variables)
+    second = (await gql.post("alice", EDGES, {**variables, "after": after})).json()
+
+    async def not_compiled(*_: Any) -> Any:
+        raise NotCompilableError("switched off")
+
+    monkeypatch.setattr("resolvers.sqljson.answer", not_compiled)
+    assert after == await _after_cursor(gql, "alice", variables)
+    assert second == (await gql.post("alice", EDGES, {**variables, "after": after})).json()
+    assert second["data"]["customers"]["edges"]
+
+
+async def test_the_nested_view_is_one_statement_besides_auth_and_audit(
+    gql: GraphQLClient,
+) -> None:
+    small = await gql.post("bob", NESTED, {"first": 2})
+    large = await gql.post("bob", NESTED, {"first": 500})
+    assert small.headers["x-executor"] == large.headers["x-executor"] == "sql"
+    assert small.headers["x-sql-statements"] == large.headers["x-sql-statements"]
