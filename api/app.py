@@ -20,6 +20,7 @@ from api.hardening import layers as hardening
 from api.metrics import metrics_endpoint, timed, watch_pool
 from api.settings import Settings
 from api.state import AppState
+from audit.indexer import ResourceIndexer
 from audit.partitions import ensure_partitions
 from db.engine import create_engine, create_sessionmaker, plain_url
 from policy.decisions import DecisionCache
@@ -74,6 +75,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.insight_refresh_seconds > 0:
             refresher = SnapshotRefresher(engine, settings.insight_refresh_seconds)
             await refresher.start()
+        indexer = None
+        if settings.audit_index_seconds > 0:
+            indexer = ResourceIndexer(engine, settings.audit_index_seconds)
+            await indexer.start()
         app.state.dossier = state
         # everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which otherwise walk the whole schema and metadata on
@@ -85,6 +90,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if refresher is not None:
                 await refresher.stop()
+            if indexer is not None:
+                await indexer.stop()
             await store.stop()
             await engine.dispose()
 

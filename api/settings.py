@@ -45,6 +45,7 @@ class Settings:
     bulk: BulkSettings = BulkSettings()
     log_level: str = "INFO"
     insight_refresh_seconds: float = 300.0  # 0: never refresh the insight snapshots
+    audit_index_seconds: float = 1.0  # 0: no background audit resource indexer
 
     @property
     def is_dev(self) -> bool:
@@ -84,6 +85,7 @@ class Settings:
             ),
             log_level=environ.get("DOSSIER_LOG_LEVEL", "INFO"),
             insight_refresh_seconds=float(environ.get("DOSSIER_INSIGHT_REFRESH_SECONDS", "300")),
+            audit_index_seconds=float(environ.get("DOSSIER_AUDIT_INDEX_SECONDS", "1")),
             hardening=HardeningSettings.from_env(environ),
             bulk=BulkSettings.from_env(environ),
             insights=InsightSettings.from_env(environ),

@@ -7,6 +7,7 @@ Map of the package:
     chain       append_events: writes events in the caller's transaction, chained
     partitions  monthly partitions of audit_events, created on demand
     verify      verify_chain: recomputes the chain, names the first bad entry
+    indexer     the resource-id index, filled behind the appenders up to a watermark
     queries     AuditFilter, list_events, count_events, stream_events (GraphQL and exports)
     archive     archive_before: verified JSON Lines file, then detach and drop old months
 """

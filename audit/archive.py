@@ -8,7 +8,8 @@
    event kept in the database links to the archive's final hash;
 3. records an anchor (last archived seq and hash, the file's SHA-256) so that `verify_chain`
    starts from it, appends an AUDIT_ARCHIVE event, then DETACHes and DROPs the monthly
-   partitions — DDL, the one documented way past the append-only trigger.
+   partitions — DDL, the one documented way past the append-only trigger — and the same
+   months of the resource index (`audit_resource_index`), so no index row outlives its event.
 All database steps run in the caller's transaction: a failure leaves every row in place.
 """
 
@@ -28,7 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit.canonical import GENESIS_HASH, event_hash
 from audit.chain import append_events
 from audit.events import ActorKind, AuditAction, AuditRecord
-from audit.partitions import list_partitions, month_start
+from audit.partitions import (
+    MonthPartition,
+    index_partition_name,
+    list_partitions,
+    month_start,
+)
 from audit.queries import event_document
 from db.models.audit import AuditAnchor, AuditEvent
 
@@ -99,6 +105,26 @@ def verify_archive_file(path: Path, *, start_seq: int, start_hash: str) -> tuple
     if trailer["final_hash"] != expected_prev or trailer["event_count"] != count:
         raise ArchiveError(f"{path}: trailer does not match the events")
     return count, expected_prev, expected_seq - 1
+
+
+async def drop_index_months(
+    session: AsyncSession, partitions: list[MonthPartition], cut: dt.datetime
+) -> None:
+    """Drop the resource index's partitions of the archived months, and any stray rows.
+
+    Index rows sit in the month of their event, so these partitions hold exactly the archived
+    events' rows; the default partition only ever holds rows of events in the events' default
+    partition, which archiving refuses before `cut`, and is cleared below it for good measure.
+    """
+    for partition in partitions:
+        name = index_partition_name(partition.start)
+        if await session.scalar(text("SELECT to_regclass(:name)"), {"name": name}) is None:
+            continue
+        await session.execute(text(f'ALTER TABLE audit_resource_index DETACH PARTITION "{name}"'))
+        await session.execute(text(f'DROP TABLE "{name}"'))
+    await session.execute(
+        text("DELETE FROM audit_resource_index_default WHERE at < :cut"), {"cut": cut}
+    )
 
 
 def file_sha256(path: Path) -> str:
@@ -214,6 +240,7 @@ async def archive_before(
     for partition in partitions:
         await session.execute(text(f'ALTER TABLE audit_events DETACH PARTITION "{partition.name}"'))
         await session.execute(text(f'DROP TABLE "{partition.name}"'))
+    await drop_index_months(session, partitions, cut)
     await append_events(
         session,
         [

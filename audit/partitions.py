@@ -1,5 +1,8 @@
 """Monthly partitions of audit_events, created ahead of need so the default one stays empty.
 
+`audit_resource_index` (see `audit.indexer`) is partitioned the same way; each month's partition
+of it is created together with the events' by the same SQL function.
+
 A month's partition cannot be created once the default partition holds rows of that month, so
 partitions are made for the current and the next month: at migration, at server start
 (`ensure_partitions`) and, as a backstop, by the first append that lands in a month this process
@@ -46,6 +49,11 @@ def next_month(start: dt.date) -> dt.date:
 
 def partition_name(start: dt.date) -> str:
     return f"audit_events_y{start.year:04d}m{start.month:02d}"
+
+
+def index_partition_name(start: dt.date) -> str:
+    """The month's partition of `audit_resource_index` (created with the events' one)."""
+    return f"audit_resource_index_y{start.year:04d}m{start.month:02d}"
 
 
 def _database_key(executor: AsyncConnection | AsyncSession) -> str:

@@ -1,8 +1,14 @@
 """Reading the trail: the filtered, newest-first pages of `auditEvents` and streamed exports.
 
 Pages use keyset pagination on `seq` (the chain order), never OFFSET: page 1 000 of five million
-events costs what page 1 costs. Each filter has an index (`actor, seq`; `action, seq`; GIN on
-`resource_ids`), and `from_`/`to` prune whole monthly partitions.
+events costs what page 1 costs. Each filter has an index (`actor, seq`; `action, seq`;
+`audit_resource_index` for resource ids), and `from_`/`to` prune whole monthly partitions.
+
+A resource id filter is complete without waiting for the indexer (`audit.indexer`): the
+watermark is read first, then one statement takes the events `audit_resource_index` lists up to
+it and scans the events above it for `resource_ids @> ARRAY[id]`. Index rows up to a
+watermark, once committed, stay until their month is archived with its events, so a watermark
+read a statement earlier is still exact.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.canonical import format_at
-from db.models.audit import EVENT_COLUMNS, AuditEvent
+from audit.indexer import Watermark, read_watermark
+from db.models.audit import EVENT_COLUMNS, AuditEvent, AuditResourceIndex
 
 EXPORT_COLUMNS = EVENT_COLUMNS
 STREAM_BATCH = 2_000
@@ -46,6 +53,7 @@ class AuditFilter:
     to: dt.datetime | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
+        """Every criterion but `resource_id`, which `_filtered` joins in from the index."""
         clauses: list[ColumnElement[bool]] = []
         if self.actor is not None:
             clauses.append(AuditEvent.actor == self.actor)
@@ -53,9 +61,6 @@ class AuditFilter:
             clauses.append(AuditEvent.action == str(self.action))
         if self.resource_type is not None:
             clauses.append(AuditEvent.resource_type == self.resource_type)
-        if self.resource_id is not None:
-            # containment, not ANY(): only @> can use the GIN index on resource_ids
-            clauses.append(AuditEvent.resource_ids.contains([str(self.resource_id)]))
         if self.from_ is not None:
             clauses.append(AuditEvent.at >= self.from_)
         if self.to is not None:
@@ -63,8 +68,54 @@ class AuditFilter:
         return clauses
 
 
-def _filtered(filter: AuditFilter) -> Select[tuple[AuditEvent]]:
-    return select(AuditEvent).where(*filter.clauses())
+def resource_hits(
+    resource_id: str,
+    resource_type: str | None,
+    watermark: Watermark,
+    *,
+    after_seq: int | None = None,
+) -> Subquery:
+    """(seq, at) of every event naming `resource_id`: indexed up to `watermark`, scanned above.
+
+    The two parts are disjoint (the index holds no row above the watermark it was read with,
+    and `seq <= watermark` says so for the planner too), so UNION ALL counts each event once.
+    """
+    index = AuditResourceIndex.__table__.c
+    indexed = select(index.seq, index.at).where(
+        index.resource_id == resource_id, index.seq <= watermark.seq
+    )
+    if resource_type is not None:
+        # (id, type, seq) is the index's key: newest-first pages of one record stop early
+        indexed = indexed.where(index.resource_type == resource_type)
+    events = AuditEvent.__table__.c
+    # containment, not ANY(): @> is what the events' array supports best; the tail is short
+    tail = select(events.seq, events.at).where(
+        events.seq > watermark.seq, events.resource_ids.contains([resource_id])
+    )
+    if watermark.at is not None:
+        tail = tail.where(events.at >= watermark.at)  # plans only the tail's months
+    if after_seq is not None:
+        indexed = indexed.where(index.seq < after_seq)
+        tail = tail.where(events.seq < after_seq)
+    return union_all(indexed, tail).subquery("hits")
+
+
+async def _filtered(
+    session: AsyncSession, filter: AuditFilter, *columns: Any, after_seq: int | None = None
+) -> Select[Any]:
+    """SELECT `columns` (default: the event) of the events matching `filter`."""
+    statement = select(*columns) if columns else select(AuditEvent)
+    if filter.resource_id is not None:
+        watermark = await read_watermark(session)
+        hits = resource_hits(
+            str(filter.resource_id), filter.resource_type, watermark, after_seq=after_seq
+        )
+        statement = statement.select_from(AuditEvent).join(
+            hits, and_(AuditEvent.seq == hits.c.seq, AuditEvent.at == hits.c.at)
+        )
+    elif after_seq is not None:
+        statement = statement.where(AuditEvent.seq < after_seq)
+    return statement.where(*filter.clauses())
 
 
 async def list_events(
@@ -77,14 +128,12 @@ async def list_events(
     """
     if first < 0:
         raise ValueError("first must not be negative")
-    statement = _filtered(filter)
-    if after_seq is not None:
-        statement = statement.where(AuditEvent.seq < after_seq)
+    statement = await _filtered(session, filter, after_seq=after_seq)
     order = AuditEvent.seq.desc()
     if filter.resource_id is not None:
         # a resource appears in few events: walking the seq index backwards until 51 of them
         # turn up read a million rows (p95 515 ms at 1M events, bench); `seq + 0` hides that
-        # index so the planner takes the GIN index and sorts the few matches instead
+        # index so the planner starts from the resource index instead
         order = (AuditEvent.seq + 0).desc()
     statement = statement.order_by(order).limit(first + 1)
     events = list((await session.scalars(statement)).all())
@@ -93,7 +142,9 @@ async def list_events(
 
 async def count_events(session: AsyncSession, filter: AuditFilter) -> int:
     """`totalCount` of a filter (a real count: cheap when filtered, a scan when not)."""
-    statement = select(func.count()).select_from(AuditEvent).where(*filter.clauses())
+    statement = await _filtered(session, filter, func.count())
+    if filter.resource_id is None:
+        statement = statement.select_from(AuditEvent)
     return int((await session.execute(statement)).scalar_one())
 
 
@@ -143,12 +194,8 @@ async def stream_events(
     """
     export_format = ExportFormat(fmt)
     # plain rows, not ORM objects: nothing accumulates in the caller's identity map
-    statement = (
-        select(*AuditEvent.__table__.c)
-        .where(*filter.clauses())
-        .order_by(AuditEvent.seq)
-        .execution_options(yield_per=STREAM_BATCH)
-    )
+    statement = await _filtered(session, filter, *AuditEvent.__table__.c)
+    statement = statement.order_by(AuditEvent.seq).execution_options(yield_per=STREAM_BATCH)
     if export_format is ExportFormat.CSV:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")

@@ -1,4 +1,4 @@
-"""`dossier audit`: verify the hash chain, sign digests of its head, archive old months."""
+"""`dossier audit`: verify the hash chain, sign digests of its head, archive, index."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from audit.digests import (
     signing_key_from_text,
     verify_digests,
 )
+from audit.indexer import IndexRound, index_once
 from audit.verify import VerifyReport, verify_chain
 from db.engine import create_engine, create_sessionmaker
 from db.models.audit import AuditDigest
@@ -128,6 +129,14 @@ async def archive_database(url: str, before: str, directory: Path) -> ArchiveRes
         await engine.dispose()
 
 
+async def index_database(url: str) -> IndexRound:
+    engine = create_engine(url)
+    try:
+        return await index_once(engine)
+    finally:
+        await engine.dispose()
+
+
 @click.group()
 def audit() -> None:
     """Inspect, verify, sign and archive the audit trail."""
@@ -208,3 +217,14 @@ def archive(before: str, directory: Path | None) -> None:
         f"to {result.path}\nfinal hash {result.final_hash}\nfile sha256 {result.sha256}\n"
         f"dropped partitions: {', '.join(result.dropped_partitions) or 'none'}"
     )
+
+
+@audit.command()
+def index() -> None:
+    """Bring the resource-id index up to the chain head now (servers do it in the background)."""
+    settings = resolve_settings()
+    result = run(index_database(database_url(settings)))
+    if not result.locked:
+        click.echo("another process is indexing; nothing done")
+        return
+    click.echo(f"indexed {result.events} events; index watermark at seq {result.watermark}")

@@ -33,12 +33,9 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_actor_seq", "actor", "seq"),
-        Index(
-            "ix_audit_events_resource_ids",
-            "resource_ids",
-            postgresql_using="gin",
-            postgresql_with={"fastupdate": "off"},
-        ),
+        # no index on resource_ids: lookups by resource id go through audit_resource_index,
+        # which a background indexer fills (audit.indexer), so no appender maintains a GIN
+        # index while it holds the chain head
         Index("ix_audit_events_action_seq", "action", "seq"),
         {"postgresql_partition_by": "RANGE (at)"},
     )
@@ -80,6 +77,43 @@ class AuditChainHead(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditResourceIndex(Base):
+    """Which events name a resource: one row per (resource id, event), filled after the fact.
+
+    Derived data, rebuilt from `audit_events` at will: `audit.indexer` copies the unnested
+    `resource_ids` of events with `seq` above `AuditIndexState.indexed_seq` here and moves that
+    watermark in the same transaction. Partitioned by month on `at` like the events, so that
+    archiving drops a month's index rows with its events. `resource_type` is '' for events
+    without one (a primary key column cannot be NULL). The key serves lookups by id, or by
+    (id, type) newest first; `at` in it lets the join back to the events prune partitions.
+    """
+
+    __tablename__ = "audit_resource_index"
+    __table_args__ = ({"postgresql_partition_by": "RANGE (at)"},)
+
+    resource_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(60), primary_key=True, server_default="")
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+
+
+class AuditIndexState(Base):
+    """The resource index's watermark: every event with `seq <= indexed_seq` is indexed.
+
+    `indexed_at` is the `at` of the event at the watermark (no later event is older). One row,
+    moved only in the transaction that inserts the index rows up to it, so a reader that takes
+    the watermark and then uses the index for `seq <= indexed_seq` and scans the events above
+    it sees every event exactly once.
+    """
+
+    __tablename__ = "audit_index_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    indexed_seq: Mapped[int] = mapped_column(BigInteger)
+    indexed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditAnchor(Base):

@@ -1,0 +1,172 @@
+"""The resource-id index of the trail, filled behind the appenders rather than by them.
+
+Appends hold the chain head until they commit, so whatever an append costs, every other request
+waits for. A GIN index on `audit_events.resource_ids` made a 550-id read event cost ~2.7 ms of
+index maintenance inside that lock (pgbench; ~0.5 ms without it). So the events carry no index
+on their ids; instead `index_once` copies the unnested ids of events above the watermark
+(`audit_index_state.indexed_seq`) into `audit_resource_index`, a batch of events per
+statement in chain order, and moves the watermark in the same statement: a crash loses the
+whole batch or nothing, and the next run resumes at the watermark.
+
+Why a watermark is exact: appenders hold the chain head from the moment they take a `seq` to
+their commit, so committed events always form a prefix of the chain (no later event becomes
+visible before an earlier one). `seq > watermark ORDER BY seq LIMIT n` therefore never skips
+an event that commits later.
+
+One indexer runs at a time fleet-wide: each round takes a transaction-level advisory lock
+(skipping the round when another process holds it — PgBouncer-safe, unlike a session lock)
+and then locks the watermark row, so even a caller that bypasses the advisory lock (a CLI
+`dossier audit index` during a server's round) waits instead of indexing a batch twice.
+
+Readers (`audit.queries`) take the watermark first, then look up `seq <= watermark` in the
+index and scan `seq > watermark` in the events (`resource_ids @> ARRAY[id]`): an event is
+found the moment it commits, whether the indexer has reached it or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key of the indexer ("audit_ix"); the insight refresher uses another
+INDEX_LOCK_KEY = 0x61756469745F6978
+# events per statement: 500 read events of 550 ids are 275k index rows, about a second of work
+INDEX_BATCH = 500
+
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+_WATERMARK = text("SELECT indexed_seq, indexed_at FROM audit_index_state WHERE id = 1")
+_LOCK_WATERMARK = text("SELECT indexed_seq FROM audit_index_state WHERE id = 1 FOR UPDATE")
+# one statement per batch: read the next events in chain order, insert their distinct ids,
+# move the watermark to the last event read (unchanged when there was none)
+_INDEX_BATCH = text(
+    """
+WITH batch AS MATERIALIZED (
+    SELECT seq, at, resource_type, resource_ids FROM audit_events
+    WHERE seq > :watermark ORDER BY seq LIMIT :limit
+), indexed AS (
+    INSERT INTO audit_resource_index (resource_id, resource_type, seq, at)
+    SELECT DISTINCT id, coalesce(b.resource_type, ''), b.seq, b.at
+    FROM batch b CROSS JOIN LATERAL unnest(b.resource_ids) AS id
+)
+UPDATE audit_index_state
+SET indexed_seq = coalesce((SELECT max(seq) FROM batch), indexed_seq),
+    indexed_at = coalesce((SELECT max(at) FROM batch), indexed_at)
+WHERE id = 1
+RETURNING indexed_seq, (SELECT count(*) FROM batch) AS events
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRound:
+    """What one `index_once` did: `locked` False means another indexer held the lock."""
+
+    locked: bool
+    events: int = 0
+    watermark: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """Every event with `seq <= seq` is in `audit_resource_index`; `at` is that event's time.
+
+    Appends never stamp an event earlier than the one before it (`audit.chain`), so every
+    event above the watermark has `at >= self.at`: the unindexed tail lies in the last month
+    partitions, and a query can prune the others when it plans.
+    """
+
+    seq: int
+    at: dt.datetime | None
+
+
+async def read_watermark(executor: AsyncConnection | AsyncSession) -> Watermark:
+    row = (await executor.execute(_WATERMARK)).one()
+    return Watermark(seq=int(row.indexed_seq), at=row.indexed_at)
+
+
+async def index_watermark(executor: AsyncConnection | AsyncSession) -> int:
+    """Every event with `seq <=` this is in `audit_resource_index`."""
+    return (await read_watermark(executor)).seq
+
+
+async def index_batch(
+    connection: AsyncConnection | AsyncSession, *, limit: int = INDEX_BATCH
+) -> tuple[int, int]:
+    """Index the next `limit` events in the caller's transaction; returns (events, watermark).
+
+    Locks the watermark row first: a concurrent caller waits, then continues from the
+    watermark this one leaves. The caller commits.
+    """
+    watermark = int((await connection.execute(_LOCK_WATERMARK)).scalar_one())
+    row = (await connection.execute(_INDEX_BATCH, {"watermark": watermark, "limit": limit})).one()
+    return int(row.events), int(row.indexed_seq)
+
+
+async def index_once(
+    engine: AsyncEngine, *, limit: int = INDEX_BATCH, max_batches: int | None = None
+) -> IndexRound:
+    """Catch the index up with the chain, a transaction per batch, unless another indexer runs.
+
+    Stops when a batch comes back short (the chain's end, as of that batch) or after
+    `max_batches`. Returns what it did; `locked=False` when another process was indexing.
+    """
+    total, watermark, batches = 0, None, 0
+    while max_batches is None or batches < max_batches:
+        async with engine.begin() as connection:
+            await connection.execute(text("SET LOCAL statement_timeout = 0"))
+            if not (await connection.execute(_TRY_LOCK, {"key": INDEX_LOCK_KEY})).scalar_one():
+                return IndexRound(locked=batches > 0, events=total, watermark=watermark)
+            events, watermark = await index_batch(connection, limit=limit)
+        total, batches = total + events, batches + 1
+        if events < limit:
+            break
+    return IndexRound(locked=True, events=total, watermark=watermark)
+
+
+class ResourceIndexer:
+    """Runs `index_once` every `interval` seconds while the server runs.
+
+    Meant for the lifespan, like the insight snapshot refresher: `await indexer.start()` after
+    the engine exists, `await indexer.stop()` before it is disposed. Of several server
+    processes, the one that gets the advisory lock indexes; the others skip that round.
+    """
+
+    def __init__(self, engine: AsyncEngine, interval: float) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="audit-resource-indexer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _ready(self) -> bool:
+        async with self._engine.connect() as connection:
+            found = await connection.execute(text("SELECT to_regclass('audit_index_state')"))
+            return found.scalar_one() is not None
+
+    async def _run(self) -> None:
+        ready = False
+        while True:
+            try:
+                # a database not yet migrated to the index: nothing to do, and nothing to log
+                ready = ready or await self._ready()
+                if ready:
+                    await index_once(self._engine)
+            except Exception:  # the tail scan keeps queries complete; retry next round
+                log.exception("audit resource indexing failed")
+            await asyncio.sleep(self._interval)
