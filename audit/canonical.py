@@ -99,18 +99,70 @@ def normalise_changes(value: Any) -> Any:
     raise CanonicalEncodingError(f"cannot record a {type(value).__name__} in audit changes")
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def _document(fields: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    document = {key: fields.get(key) for key in keys}
+    if "token_id" in document:
+        token_id = document["token_id"]
+        document["token_id"] = str(token_id) if token_id is not None else None
+    if "resource_ids" in document:
+        document["resource_ids"] = list(document["resource_ids"] or ())
+    if "fields" in document:
+        document["fields"] = list(document["fields"] or ())
+    return document
+
+
 def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
     """Encode an event (a mapping with CANONICAL_KEYS, `at` a datetime) as documented above."""
-    document = {key: fields.get(key) for key in CANONICAL_KEYS}
+    document = _document(fields, CANONICAL_KEYS)
     document["at"] = format_at(fields["at"])
-    token_id = document["token_id"]
-    document["token_id"] = str(token_id) if token_id is not None else None
-    document["resource_ids"] = list(document["resource_ids"] or ())
-    document["fields"] = list(document["fields"] or ())
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _dumps(document).encode("utf-8")
 
 
 def event_hash(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(fields)).hexdigest()
+
+
+# CANONICAL_KEYS around the two that an append learns only once it holds the chain head
+_BEFORE_AT = CANONICAL_KEYS[: CANONICAL_KEYS.index("at")]
+_BETWEEN = CANONICAL_KEYS[CANONICAL_KEYS.index("at") + 1 : CANONICAL_KEYS.index("prev_hash")]
+_AFTER_PREV = CANONICAL_KEYS[CANONICAL_KEYS.index("prev_hash") + 1 :]
+
+
+class CanonicalTemplate:
+    """`canonical_bytes` of an event whose `at` and `prev_hash` are filled in later.
+
+    An append knows everything about its events but those two before it takes the chain head,
+    so it encodes the rest here, outside the lock, and under the lock only splices in two
+    JSON strings and hashes. The bytes are those of `canonical_bytes`: the keys are sorted, so
+    the encoding is the three runs of keys around `at` and `prev_hash`, each encoded like the
+    whole (`tests/audit/test_canonical.py` checks the two agree).
+    """
+
+    __slots__ = ("_after", "_before", "_between")
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self._before = (_dumps(_document(fields, _BEFORE_AT))[:-1] + ',"at":').encode("utf-8")
+        between = _dumps(_document(fields, _BETWEEN))[1:-1]
+        self._between = ("," + between + ',"prev_hash":').encode("utf-8")
+        self._after = ("," + _dumps(_document(fields, _AFTER_PREV))[1:]).encode("utf-8")
+
+    def encode(self, at: str, prev_hash: str) -> bytes:
+        """The canonical bytes with `at` (already `format_at`-ed) and `prev_hash`."""
+        return b"".join(
+            (
+                self._before,
+                _dumps(at).encode("utf-8"),
+                self._between,
+                _dumps(prev_hash).encode("utf-8"),
+                self._after,
+            )
+        )
+
+    def hash(self, at: str, prev_hash: str) -> str:
+        return hashlib.sha256(self.encode(at, prev_hash)).hexdigest()

@@ -9,9 +9,12 @@ import uuid
 import pytest
 
 from audit.canonical import (
+    CANONICAL_KEYS,
     CanonicalEncodingError,
+    CanonicalTemplate,
     canonical_bytes,
     event_hash,
+    format_at,
     normalise_changes,
 )
 from audit.masking import mask_value
@@ -61,6 +64,28 @@ def test_hash_changes_when_any_hashed_field_changes() -> None:
         assert event_hash({**VECTOR, key: value}) != VECTOR_HASH
     later = VECTOR["at"] + dt.timedelta(microseconds=1)
     assert event_hash({**VECTOR, "at": later}) != VECTOR_HASH
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"query_hash": "q", "token_id": None, "changes": None, "ip": None, "user_agent": None},
+        {"resource_ids": [], "fields": (), "resource_type": None},
+        {"resource_ids": ['{a,"b"}', "back\\slash", "NULL", "", "北京", "\u2028"]},
+        {"actor": 'say "hi"\n', "operation": "\t=cmd", "prev_hash": '"quoted"\\'},
+        {"changes": {"z": [1, {"b": None, "a": True}], "é": "ü"}},
+    ],
+)
+def test_the_template_an_append_hashes_under_the_lock_is_canonical_bytes(
+    change: dict[str, object],
+) -> None:
+    fields = {**VECTOR, **change}
+    template = CanonicalTemplate(fields)
+    at, prev_hash = format_at(fields["at"]), str(fields["prev_hash"])  # type: ignore[arg-type]
+    assert template.encode(at, prev_hash) == canonical_bytes(fields)
+    assert template.hash(at, prev_hash) == event_hash(fields)
+    assert list(CANONICAL_KEYS) == sorted(CANONICAL_KEYS)  # what the template's split relies on
 
 
 def test_numbers_that_jsonb_would_rewrite_are_stored_as_strings() -> None:

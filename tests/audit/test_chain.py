@@ -167,3 +167,20 @@ async def test_the_application_cannot_update_or_delete_audit_rows(
             await session.execute(text(statement.format(partition=partition)))
     async with sessions() as session:
         assert (await verify_chain(session)).ok
+
+
+async def test_ids_and_fields_of_any_text_are_stored_exactly(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """They travel as one text[] literal each: quoting must be exact, whatever the text."""
+    odd = ['{a,"b"}', "back\\slash", "\\", '"', "NULL", "", " spaced ", "北京", "a,b", "}{"]
+    records = [read_event("alice", *odd), read_event("bob"), read_event("carol", "1")]
+    records.append(AuditRecord(actor="dave", actor_kind=ActorKind.USER, action="READ", fields=odd))
+    async with sessions() as session, session.begin():
+        await append_events(session, records)
+    async with sessions() as session:
+        rows = (await session.scalars(select(AuditEvent).order_by(AuditEvent.seq))).all()
+        report = await verify_chain(session)
+    assert [row.resource_ids for row in rows] == [odd, [], ["1"], []]
+    assert rows[3].fields == odd and rows[0].fields == ["name", "phone"]
+    assert report.ok, report.describe()
