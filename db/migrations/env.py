@@ -16,6 +16,9 @@ target_metadata = Base.metadata
 def run_with(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata)
     with context.begin_transaction():
+        # the server's statement timeout guards requests; a migration (a backfill over a
+        # year of audit events) may take as long as it takes
+        context.execute("SET LOCAL statement_timeout = 0")
         context.run_migrations()
 
 
