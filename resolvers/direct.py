@@ -48,7 +48,6 @@ from resolvers.selection import connection_fields, object_fields
 from schema.node import Connection
 
 log = logging.getLogger("dossier.executor")
-_sub = sub
 CONNECTION_KEYS = frozenset({"edges", "nodes", "pageInfo", "totalCount", "__typename"})
 PAGE_INFO_KEYS = frozenset({"hasNextPage", "endCursor", "__typename"})
 EDGE_KEYS = frozenset({"cursor", "node", "__typename"})
@@ -66,7 +65,7 @@ def _check_object(fields: Fields, type_name: str, fragments: dict[str, Any]) -> 
         if field.column is not None:
             continue
         if field.target is not None and field.foreign_key is not None:
-            _check_object(collect(_sub(nodes), fragments, field.target), field.target, fragments)
+            _check_object(collect(sub(nodes), fragments, field.target), field.target, fragments)
         elif (type_name, name) in CHILDREN:
             _check_connection(nodes, CHILDREN[(type_name, name)], fragments)
         else:
@@ -74,24 +73,24 @@ def _check_object(fields: Fields, type_name: str, fragments: dict[str, Any]) -> 
 
 
 def _check_connection(nodes: list[FieldNode], type_name: str, fragments: dict[str, Any]) -> None:
-    top = collect(_sub(nodes), fragments, f"{type_name}Connection")
+    top = collect(sub(nodes), fragments, f"{type_name}Connection")
     for key_nodes in top.values():
         name = key_nodes[0].name.value
         if name not in CONNECTION_KEYS:
             raise NotDirectError(name)
         if name == "nodes":
-            _check_object(collect(_sub(key_nodes), fragments, type_name), type_name, fragments)
+            _check_object(collect(sub(key_nodes), fragments, type_name), type_name, fragments)
         elif name == "pageInfo":
-            if set(collect(_sub(key_nodes), fragments, "PageInfo")) - PAGE_INFO_KEYS:
+            if set(collect(sub(key_nodes), fragments, "PageInfo")) - PAGE_INFO_KEYS:
                 raise NotDirectError("pageInfo")
         elif name == "edges":
-            edge = collect(_sub(key_nodes), fragments, f"{type_name}Edge")
+            edge = collect(sub(key_nodes), fragments, f"{type_name}Edge")
             for edge_nodes in edge.values():
                 edge_name = edge_nodes[0].name.value
                 if edge_name not in EDGE_KEYS:
                     raise NotDirectError(edge_name)
                 if edge_name == "node":
-                    node_fields = collect(_sub(edge_nodes), fragments, type_name)
+                    node_fields = collect(sub(edge_nodes), fragments, type_name)
                     _check_object(node_fields, type_name, fragments)
 
 
@@ -116,7 +115,7 @@ def is_direct(operation: OperationDefinitionNode, fragments: dict[str, Any]) -> 
                 if name in ROOT_CONNECTIONS:
                     _check_connection(nodes, ROOT_CONNECTIONS[name][0].type_name, fragments)
                 elif name == "customer":
-                    fields = collect(_sub(nodes), fragments, "Customer")
+                    fields = collect(sub(nodes), fragments, "Customer")
                     _check_object(fields, "Customer", fragments)
                 elif name != "__typename":
                     return False
@@ -179,9 +178,10 @@ class DirectReads:
         self.fragments = fragments
         self.variables = variables
         self.schema = schema
+        self.arguments = Arguments(schema, variables)
 
     def _arguments(self, parent_type: str, node: FieldNode) -> dict[str, Any]:
-        return Arguments(self.schema, self.variables).of(parent_type, node)
+        return self.arguments.of(parent_type, node)
 
     async def run(self, operation: OperationDefinitionNode) -> dict[str, Any]:
         root = collect([operation.selection_set], self.fragments, "Query")
@@ -205,12 +205,12 @@ class DirectReads:
             return None
         return (
             await self._objects(
-                "Customer", [found], collect(_sub(nodes), self.fragments, "Customer")
+                "Customer", [found], collect(sub(nodes), self.fragments, "Customer")
             )
         )[0]
 
     async def _root_connection(self, name: str, nodes: list[FieldNode]) -> Any:
-        spec, arguments, where, ordering = Arguments(self.schema, self.variables).root_page(
+        spec, arguments, where, ordering = self.arguments.root_page(
             name, nodes[0], self.context.decisions
         )
         requested = connection_fields(nodes, self.fragments, spec.type_name)
@@ -223,12 +223,12 @@ class DirectReads:
     async def _connections(
         self, type_name: str, pages: list[Connection[Any] | None], nodes: list[FieldNode]
     ) -> list[Any]:
-        top = collect(_sub(nodes), self.fragments, f"{type_name}Connection")
+        top = collect(sub(nodes), self.fragments, f"{type_name}Connection")
         node_fields = collect(
             [n.selection_set for key_nodes in top.values() for n in key_nodes
              if n.name.value == "nodes"], self.fragments, type_name)  # fmt: skip
         edge_nodes = [n for key_nodes in top.values() for n in key_nodes if n.name.value == "edges"]
-        edge_fields = collect(_sub(edge_nodes), self.fragments, f"{type_name}Edge")
+        edge_fields = collect(sub(edge_nodes), self.fragments, f"{type_name}Edge")
         edge_node_fields = collect(
             [n.selection_set for key_nodes in edge_fields.values() for n in key_nodes
              if n.name.value == "node"], self.fragments, type_name)  # fmt: skip
@@ -254,7 +254,7 @@ class DirectReads:
                 elif name == "nodes":
                     out[key] = [by_id_nodes[id(obj)] for obj in page.nodes]
                 elif name == "pageInfo":
-                    info = collect(_sub(key_nodes), self.fragments, "PageInfo")
+                    info = collect(sub(key_nodes), self.fragments, "PageInfo")
                     out[key] = {
                         k: "PageInfo" if n[0].name.value == "__typename"
                         else page.page_info.has_next_page if n[0].name.value == "hasNextPage"
@@ -315,8 +315,8 @@ class DirectReads:
             requested = object_fields(nodes, self.fragments, field.target)
             related = await self.reader.related_many(requested, objects, name, field.foreign_key)
             present = [r for r in related if r is not None]
-            sub = collect(_sub(nodes), self.fragments, field.target)
-            built = await self._objects(field.target, present, sub)
+            target_fields = collect(sub(nodes), self.fragments, field.target)
+            built = await self._objects(field.target, present, target_fields)
             by_id = dict(zip(map(id, present), built, strict=True))
             for out, obj in zip(outputs, related, strict=True):
                 out[key] = None if obj is None else by_id[id(obj)]

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from api.app import create_app
 from api.seed.demo import DemoSummary, seed_demo
 from api.settings import Settings
+from resolvers.sqljson import NotCompilableError
 from tests.conftest import fresh_database, migrated_engine, settings_for
 
 DEMO_CUSTOMERS = 60
@@ -109,3 +110,12 @@ def forbidden_fields(body: dict[str, Any]) -> set[str]:
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
+
+
+def switch_off_sql(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every SQL compilation decline, so the direct executor answers."""
+
+    async def not_compiled(*_: Any) -> Any:
+        raise NotCompilableError("switched off")
+
+    monkeypatch.setattr("resolvers.sqljson.answer", not_compiled)

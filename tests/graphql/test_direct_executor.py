@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from resolvers.sqljson import NotCompilableError
-from tests.graphql.conftest import GraphQLClient
+from tests.graphql.conftest import GraphQLClient, switch_off_sql
 from tests.graphql.test_statements import NESTED
 
 QUERIES: list[tuple[str, str, dict[str, Any]]] = [
@@ -49,11 +48,7 @@ QUERIES: list[tuple[str, str, dict[str, Any]]] = [
 @pytest.fixture(autouse=True)
 def without_sql_json(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests hold the direct executor to graphql-core; test_sqljson holds SQL to it."""
-
-    async def not_compiled(*_: Any) -> Any:
-        raise NotCompilableError("switched off")
-
-    monkeypatch.setattr("resolvers.sqljson.answer", not_compiled)
+    switch_off_sql(monkeypatch)
 
 
 @pytest.mark.parametrize(("username", "query", "variables"), QUERIES)

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 import api.graphql
-from resolvers.sqljson import NotCompilableError
-from tests.graphql.conftest import GraphQLClient
+from tests.graphql.conftest import GraphQLClient, switch_off_sql
 from tests.graphql.test_direct_executor import QUERIES as DIRECT_QUERIES
 from tests.graphql.test_statements import NESTED
 
@@ -99,11 +98,7 @@ async def test_sql_and_direct_answers_are_the_same(
     codes = {e["extensions"]["code"] for e in body.get("errors", [])}
     if body.get("data") is not None and codes <= {"FORBIDDEN"}:
         assert built.headers["x-executor"] == "sql"
-
-    async def not_compiled(*_: Any) -> Any:
-        raise NotCompilableError("switched off")
-
-    monkeypatch.setattr("resolvers.sqljson.answer", not_compiled)
+    switch_off_sql(monkeypatch)
     reference = await gql.post(username, query, variables)
     assert reference.headers["x-executor"] != "sql"
     assert built.status_code == reference.status_code
@@ -119,11 +114,7 @@ async def test_paging_on_with_sql_cursors_matches(
     variables: dict[str, Any] = {"first": 3, "order": {"field": order, "direction": "DESC"}}
     after = await _after_cursor(gql, "alice", variables)
     second = (await gql.post("alice", EDGES, {**variables, "after": after})).json()
-
-    async def not_compiled(*_: Any) -> Any:
-        raise NotCompilableError("switched off")
-
-    monkeypatch.setattr("resolvers.sqljson.answer", not_compiled)
+    switch_off_sql(monkeypatch)
     assert after == await _after_cursor(gql, "alice", variables)
     assert second == (await gql.post("alice", EDGES, {**variables, "after": after})).json()
     assert second["data"]["customers"]["edges"]
