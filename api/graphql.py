@@ -24,6 +24,7 @@ from api.exports import UploadRefusedError, bulk_runtime, close_uploads, upload_
 from api.hardening.rate_limit import too_many_requests
 from api.metrics import observe_operation
 from api.state import AppState
+from audit.batch import ReadAuditBatcher
 from audit.chain import append_events
 from audit.events import AuditAction, AuditRecord
 from policy.principal import Principal
@@ -75,6 +76,27 @@ def spliced(data: RawJSON, errors: list[dict[str, Any]]) -> bytes:
     if not errors:
         return b'{"data":' + data.text + b"}"
     return b'{"data":' + data.text + b',"errors":' + orjson.dumps(errors) + b"}"
+
+
+async def _append(session: Any, records: Any) -> int:
+    """Append a batch of read events; the statements it took, which each of its requests
+    counts as its own (`append_events` is looked up when called: tests and bench variants
+    replace it)."""
+    counter = [0]
+    token = statement_counter.set(counter)
+    try:
+        await append_events(session, records)
+    finally:
+        statement_counter.reset(token)
+    return counter[0]
+
+
+def read_audit(state: AppState) -> ReadAuditBatcher:
+    """This process's group committer of read events, made on first use."""
+    batcher: ReadAuditBatcher | None = state.extras.get("read_audit")
+    if batcher is None:
+        batcher = state.extras["read_audit"] = ReadAuditBatcher(state.sessions, _append)
+    return batcher
 
 
 def request_id_of(request: Request) -> str:
@@ -265,9 +287,15 @@ async def graphql_endpoint(request: Request) -> Response:
             context, principal, meta, context.denials | refused
         )
         try:
-            if records:
-                await append_events(db.session, records)
-            await db.commit()
+            if context.pending_events or is_mutation(query) or context.extras.get("policy_changed"):
+                # a write and its events share one transaction
+                if records:
+                    await append_events(db.session, records)
+                await db.commit()
+            else:
+                await db.close()  # a read commits nothing of its own: only its events
+                if records:
+                    counter[0] += await read_audit(state).append(records)
         except Exception:
             log.exception("audit write failed; response withheld", extra={"request_id": request_id})
             return error_response("The request could not be audited", "INTERNAL", 503, request_id)
