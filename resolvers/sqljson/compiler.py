@@ -1,11 +1,17 @@
-"""Compiling a record read into one statement: levels of rows, then JSON built over them.
+"""Compiling a record read into one statement: levels of rows, their JSON built as they are read.
 
 Every set of rows the caller receives — a root page, one nested connection under every parent
-of a level, a to-one relation — is a *level*: a CTE selecting `plan_columns` of its type under
-`decisions.rows(...)` and the type's liveness, exactly as `RecordReader` selects it. The JSON
-of a level's rows is built in a second CTE that joins the JSON of its own nested levels, and
-nested connections are aggregated per parent, so the statement's cost grows with the rows
-returned, not with the number of parents.
+of a level, a to-one relation — is a *level*: a subquery selecting `plan_columns` of its type
+under `decisions.rows(...)` and the type's liveness, exactly as `RecordReader` selects it. A
+level's JSON is built in the select that reads its rows; nested connections and to-one relations
+are `LEFT JOIN LATERAL`s run once per parent row (`ORDER BY id LIMIT first`, on the link
+column's index), so the statement's cost grows with the rows returned, not with the number of
+rows the caller could see.
+
+Besides its JSON, every row carries *marks* for the read log and FORBIDDEN: its level's id, and
+per withheld field whether it was withheld on that row — for its own level and, aggregated, for
+every level below it. The aggregates that build a list's JSON also fold its rows' marks
+(`string_agg` of ids, `bool_or` of flags), so one pass over the rows yields everything.
 
 The statement's columns: the response's `data` object, the names of withheld fields (FORBIDDEN
 and the DENIED audit event), then one array of ids per level for the read log.
@@ -20,24 +26,23 @@ from typing import Any
 
 from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
 from sqlalchemy import (
-    CTE,
     ColumnElement,
-    Integer,
+    FromClause,
     Select,
     Text,
     and_,
     case,
     cast,
-    exists,
     false,
     func,
+    literal_column,
     not_,
     null,
     select,
     true,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by, array
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, array
 
 from policy.decisions import AccessDecisions
 from policy.vocabulary import Action
@@ -69,16 +74,21 @@ from resolvers.sqljson.values import (
 __all__ = ["Level", "NotCompilableError", "ReadCompiler"]
 
 Pairs = list[tuple[str, ColumnElement[Any]]]
+IDS, FLAG = "ids", "flag"
+# (column label, IDS or FLAG): what a row or a group of rows tells the read log and FORBIDDEN
+Marks = list[tuple[str, str]]
+_COMMA = literal_column("','")
 
 
 @dataclass(frozen=True)
 class Level:
-    """Rows of one type the caller receives, as one CTE of `plan` columns."""
+    """Rows of one type the caller receives, as one subquery of `plan` columns."""
 
     spec: RecordSpec
     plan: ColumnPlan
-    rows: CTE
-    carry: tuple[str, ...] = ()  # columns the JSON CTE keeps for its parent: _sort, _parent
+    rows: FromClause
+    index: int
+    carry: tuple[str, ...] = ()  # columns the JSON select keeps for its parent: _sort, _rn
 
     def access(self, name: str) -> str:
         if any(f.name == name for f in self.plan.hidden):
@@ -86,6 +96,16 @@ class Level:
         if any(f.name == name for f in self.plan.row_dependent):
             return "dependent"
         return "visible"
+
+    @property
+    def ids(self) -> str:
+        return f"_i{self.index}"
+
+    def hidden(self, field: FieldSpec) -> str:
+        return f"_h{self.index}_{field.name}"
+
+    def masked(self, field: FieldSpec) -> str:
+        return f"_m{self.index}_{field.name}"
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,19 @@ class Connection:
     nodes: Fields | None
     edges: Fields | None
     edge_nodes: Fields | None
+
+    def asks(self, info_name: str) -> bool:
+        """Whether `pageInfo { <info_name> }` is selected (directly: fragments are resolved)."""
+        for nodes in self.top.values():
+            if nodes[0].name.value != "pageInfo":
+                continue
+            for node in nodes:
+                selections = node.selection_set.selections if node.selection_set else ()
+                if any(getattr(s, "name", None) is None for s in selections):
+                    return True  # a fragment: assume it asks
+                if any(s.name.value == info_name for s in selections):  # type: ignore[attr-defined]
+                    return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -109,8 +142,32 @@ class PageParts:
     end_cursor: Callable[[], ColumnElement[Any]]
 
 
+@dataclass
+class Joins:
+    """LATERAL joins a level's JSON select reads, each with the marks it brings per row."""
+
+    laterals: list[tuple[FromClause, Marks]]
+
+
 def _child_cursor(rows: Any) -> ColumnElement[str]:
     return child_cursor(rows.c._pk)
+
+
+def _folded(source: FromClause, marks: Marks, kept: Any = None) -> list[ColumnElement[Any]]:
+    """The marks of a group of rows: ids joined by commas, flags or-ed."""
+    folded = []
+    for label, kind in marks:
+        column = source.c[label]
+        value = func.string_agg(column, _COMMA) if kind == IDS else func.bool_or(column)
+        if kept is not None:
+            value = value.filter(kept)
+        folded.append(value.label(label))
+    return folded
+
+
+def _first(column: Any, *order: Any) -> ColumnElement[Any]:
+    """The value of `column` on the first row of a group in `order` (NULL for no rows)."""
+    return func.array_agg(aggregate_order_by(column, *order), type_=ARRAY(column.type))[1]
 
 
 class ReadCompiler:
@@ -127,6 +184,8 @@ class ReadCompiler:
         self.arguments = arguments
         self.levels: list[Level] = []
         self._names = itertools.count()
+        self._groups: list[FromClause] = []  # one row each: a root field's JSON and marks
+        self._marks: dict[str, Any] = {}  # mark label → its column in a root group
 
     def statement(self, operation: OperationDefinitionNode) -> Select[Any]:
         try:
@@ -147,19 +206,22 @@ class ReadCompiler:
         data = json_object(pairs)
         withheld = [d for level in self.levels for d in self._withheld(level)]
         denied = func.array_remove(array(withheld), null()) if withheld else array([], type_=Text)
-        ids = [
-            select(func.array_agg(cast(level.rows.c._pk, Text))).scalar_subquery()
-            for level in self.levels
-        ]
-        return select(cast(data, Text).label("data"), denied.label("denied"), *ids)
+        ids = [func.string_to_array(self._marks[level.ids], _COMMA) for level in self.levels]
+        columns = [cast(data, Text).label("data"), denied.label("denied"), *ids]
+        if not self._groups:
+            return select(*columns)
+        source = self._groups[0]
+        for group in self._groups[1:]:
+            source = source.join(group, true())
+        return select(*columns).select_from(source)
 
     # -- levels -----------------------------------------------------------------------------
 
     def _name(self, kind: str) -> str:
         return f"{kind}{next(self._names)}"
 
-    def _level(self, spec: RecordSpec, plan: ColumnPlan, rows: CTE, *carry: str) -> Level:
-        level = Level(spec, plan, rows, carry)
+    def _level(self, spec: RecordSpec, plan: ColumnPlan, rows: FromClause, *carry: str) -> Level:
+        level = Level(spec, plan, rows, len(self.levels), carry)
         self.levels.append(level)
         return level
 
@@ -169,16 +231,23 @@ class ReadCompiler:
 
     def _withheld(self, level: Level) -> list[ColumnElement[Any]]:
         """`Materialiser`'s withheld fields: hidden ones once any row came, masked ones per row."""
-        type_name, rows = level.spec.type_name, level.rows
+        type_name = level.spec.type_name
         found: list[ColumnElement[Any]] = []
         for field in level.plan.hidden:
-            found.append(
-                case((exists(select(1).select_from(rows)), constant(f"{type_name}.{field.name}")))
-            )
+            flag = self._marks[level.hidden(field)]
+            found.append(case((flag, constant(f"{type_name}.{field.name}"))))
         for field in level.plan.row_dependent:
-            masked = select(func.bool_or(not_(rows.c[f"_can_{field.name}"]))).scalar_subquery()
-            found.append(case((masked, constant(f"{type_name}.{field.name}"))))
+            flag = self._marks[level.masked(field)]
+            found.append(case((flag, constant(f"{type_name}.{field.name}"))))
         return found
+
+    def _group(self, source: FromClause, columns: list[Any], marks: Marks, kept: Any = None) -> Any:
+        """One root field's row: its JSON `columns` and the marks of every level below it."""
+        group = select(*columns, *_folded(source, marks, kept)).subquery(self._name("root"))
+        self._groups.append(group)
+        for label, _ in marks:
+            self._marks[label] = group.c[label]
+        return group
 
     # -- roots ------------------------------------------------------------------------------
 
@@ -191,12 +260,15 @@ class ReadCompiler:
             select(*plan.columns)
             .select_from(CUSTOMER.from_clause())
             .where(CUSTOMER.table.c.id == pk, *self._scope(CUSTOMER))
-            .cte(self._name("customer"))
+            .subquery(self._name("customer"))
         )
         level = self._level(CUSTOMER, plan, rows)
         fields = collect(sub(nodes), self.fragments, "Customer")
-        objects = self._objects(level, Connection({}, fields, None, None), _child_cursor)
-        return select(objects.c.n).scalar_subquery()
+        objects, marks = self._objects(level, Connection({}, fields, None, None), _child_cursor)
+        found = objects.subquery(self._name("json"))
+        first = func.json_agg(found.c.n).op("->")(literal_column("0"))
+        group = self._group(found, [first.label("n")], marks)
+        return group.c.n  # type: ignore[no-any-return]
 
     def _root_connection(self, name: str, nodes: list[FieldNode]) -> ColumnElement[Any]:
         spec, arguments, where, ordering = self.arguments.root_page(name, nodes[0], self.decisions)
@@ -215,53 +287,66 @@ class ReadCompiler:
         def order(column: Any, reverse: bool = False) -> Any:
             return column.desc() if ordering.descending != reverse else column.asc()
 
-        fetched = (
+        connection = self._connection(spec.type_name, nodes)
+        page = (
             select(*plan.columns, ordering.column.label("_sort"))
             .select_from(spec.from_clause())
             .where(and_(*page_conditions))
             .order_by(order(ordering.column), order(spec.table.c.id))
-            .limit(limit + 1)
-            .cte(self._name("page"))
         )
-        rows = (
-            select(fetched)
-            .order_by(order(fetched.c._sort), order(fetched.c._pk))
-            .limit(limit)
-            .cte(self._name("kept"))
-        )
+        has_next: Callable[[], ColumnElement[Any]] = false
+        if connection.asks("hasNextPage"):
+            fetched = page.limit(limit + 1).cte(self._name("page"))
+            rows = (
+                select(fetched)
+                .order_by(order(fetched.c._sort), order(fetched.c._pk))
+                .limit(limit)
+                .subquery(self._name("kept"))
+            )
+
+            def has_next() -> ColumnElement[Any]:
+                return select(func.count() > limit).select_from(fetched).scalar_subquery()
+
+        else:
+            rows = page.limit(limit).subquery(self._name("kept"))
         level = self._level(spec, plan, rows, "_sort")
-        connection = self._connection(spec.type_name, nodes)
 
         def cursor(r: Any) -> Any:
             return sort_cursor(ordering.holds, r.c._sort, r.c._pk)
 
-        objects = self._objects(level, connection, cursor)
+        objects, marks = self._objects(level, connection, cursor)
+        found = objects.subquery(self._name("json"))
+        columns: list[Any] = []
+        for column in ("n", "e"):
+            if column in found.c:
+                ordered = aggregate_order_by(found.c[column], order(found.c._sort),
+                                             order(found.c._pk))  # fmt: skip
+                columns.append(func.json_agg(ordered).label(column))
+        ends = connection.asks("endCursor")
+        if ends:
+            last = [order(found.c._sort, reverse=True), order(found.c._pk, reverse=True)]
+            columns.append(_first(found.c._pk, *last).label("_last_pk"))
+            columns.append(_first(found.c._sort, *last).label("_last_sort"))
+        group = self._group(found, columns, marks)
 
-        def listed(column: str) -> Callable[[], Any]:
-            def build() -> Any:
-                ordered = aggregate_order_by(
-                    objects.c[column], order(objects.c._sort), order(objects.c._pk)
-                )
-                return select(func.coalesce(func.json_agg(ordered), EMPTY_LIST)).scalar_subquery()
-
-            return build
+        def end_cursor() -> Any:
+            last_pk = group.c._last_pk
+            return case(
+                (last_pk.is_(None), null()),
+                else_=sort_cursor(ordering.holds, group.c._last_sort, last_pk),
+            )
 
         parts = PageParts(
-            nodes=listed("n"),
-            edges=listed("e"),
+            nodes=lambda: func.coalesce(group.c.n, EMPTY_LIST),
+            edges=lambda: func.coalesce(group.c.e, EMPTY_LIST),
             total=lambda: (
                 select(func.count())
                 .select_from(spec.from_clause())
                 .where(and_(*conditions))
                 .scalar_subquery()
             ),
-            has_next=lambda: select(func.count() > limit).select_from(fetched).scalar_subquery(),
-            end_cursor=lambda: (
-                select(cursor(rows))
-                .order_by(order(rows.c._sort, reverse=True), order(rows.c._pk, reverse=True))
-                .limit(1)
-                .scalar_subquery()
-            ),
+            has_next=has_next,
+            end_cursor=end_cursor,
         )
         return self._connection_json(spec.type_name, connection, parts)
 
@@ -322,11 +407,14 @@ class ReadCompiler:
                 raise NotCompilableError(f"{type_name}Connection.{name}")
         return json_object(pairs)
 
-    def _objects(self, level: Level, connection: Connection, cursor: Callable[[Any], Any]) -> CTE:
-        """A CTE with one row per row of `level`: `_pk`, its carried columns, and the JSON of
-        its node (`n`) and of its edge (`e`) where the document asks for them."""
+    def _objects(
+        self, level: Level, connection: Connection, cursor: Callable[[Any], Any]
+    ) -> tuple[Select[Any], Marks]:
+        """A select with one row per row of `level`: `_pk`, its carried columns, the JSON of
+        its node (`n`) and of its edge (`e`) where the document asks for them, and the marks
+        of the row and of every level below it."""
         rows = level.rows
-        joins: list[tuple[CTE, ColumnElement[bool]]] = []
+        joins = Joins([])
         columns: list[Any] = [rows.c._pk, *(rows.c[name] for name in level.carry)]
         if connection.nodes is not None:
             columns.append(self._object_json(level, connection.nodes, joins).label("n"))
@@ -344,14 +432,22 @@ class ReadCompiler:
                 else:
                     raise NotCompilableError(f"Edge.{name}")
             columns.append(json_object(edge).label("e"))
+        marks: Marks = [(level.ids, IDS)]
+        columns.append(cast(rows.c._pk, Text).label(level.ids))
+        for field in level.plan.hidden:
+            marks.append((level.hidden(field), FLAG))
+            columns.append(true().label(level.hidden(field)))
+        for field in level.plan.row_dependent:
+            marks.append((level.masked(field), FLAG))
+            columns.append(not_(rows.c[f"_can_{field.name}"]).label(level.masked(field)))
         source: Any = rows
-        for joined, on in joins:
-            source = source.outerjoin(joined, on)
-        return select(*columns).select_from(source).cte(self._name("json"))
+        for joined, joined_marks in joins.laterals:
+            source = source.outerjoin(joined, true())
+            marks.extend(joined_marks)
+            columns.extend(joined.c[label] for label, _ in joined_marks)
+        return select(*columns).select_from(source), marks
 
-    def _object_json(
-        self, level: Level, fields: Fields, joins: list[tuple[CTE, ColumnElement[bool]]]
-    ) -> ColumnElement[Any]:
+    def _object_json(self, level: Level, fields: Fields, joins: Joins) -> ColumnElement[Any]:
         spec, rows = level.spec, level.rows
         pairs: Pairs = []
         for key, nodes in fields.items():
@@ -378,54 +474,52 @@ class ReadCompiler:
             pairs.append((key, value))
         return json_object(pairs)
 
-    def _may_follow(self, level: Level, field: FieldSpec) -> ColumnElement[bool]:
+    def _may_follow(self, level: Level, field: FieldSpec) -> list[ColumnElement[bool]]:
         if level.access(field.name) == "dependent":
-            return level.rows.c[f"_can_{field.name}"]  # type: ignore[no-any-return]
-        return true()
+            return [level.rows.c[f"_can_{field.name}"]]
+        return []
 
     def _relation(
-        self,
-        level: Level,
-        field: FieldSpec,
-        nodes: list[FieldNode],
-        joins: list[tuple[CTE, ColumnElement[bool]]],
+        self, level: Level, field: FieldSpec, nodes: list[FieldNode], joins: Joins
     ) -> ColumnElement[Any]:
         if field.target is not None and field.foreign_key is not None:
-            related = self._related(level, field, nodes)
-            joins.append((related, related.c._pk == level.rows.c[f"_{field.foreign_key}"]))
-            return related.c.n  # type: ignore[no-any-return]
+            return self._related(level, field, nodes, joins)
         if (level.spec.type_name, field.name) in CHILDREN:
             return self._children(level, field, nodes, joins)
         raise NotCompilableError(f"{level.spec.type_name}.{field.name}")
 
-    def _related(self, parent: Level, field: FieldSpec, nodes: list[FieldNode]) -> CTE:
-        """A to-one relation: the target rows the parents point at, where the caller may."""
+    def _related(
+        self, parent: Level, field: FieldSpec, nodes: list[FieldNode], joins: Joins
+    ) -> ColumnElement[Any]:
+        """A to-one relation: the target row the parent row points at, where the caller may."""
         assert field.target is not None
         target = SPECS[field.target]
         plan = plan_columns(target, object_fields(nodes, self.fragments, target.type_name).fields,
                             self.decisions)  # fmt: skip
-        wanted = select(parent.rows.c[f"_{field.foreign_key}"]).where(
-            self._may_follow(parent, field)
-        )
         rows = (
             select(*plan.columns)
             .select_from(target.from_clause())
-            .where(target.table.c.id.in_(wanted), *self._scope(target))
-            .cte(self._name("related"))
+            .where(
+                target.table.c.id == parent.rows.c[f"_{field.foreign_key}"],
+                *self._may_follow(parent, field),
+                *self._scope(target),
+            )
+            .correlate(parent.rows)
+            .lateral(self._name("related"))
         )
         level = self._level(target, plan, rows)
         fields = self._collect(sub(nodes), target.type_name)
-        return self._objects(level, Connection({}, fields, None, None), _child_cursor)
+        objects, marks = self._objects(level, Connection({}, fields, None, None), _child_cursor)
+        related = objects.correlate(parent.rows).lateral(self._name("json"))
+        joins.laterals.append((related, marks))
+        return related.c.n  # type: ignore[no-any-return]
 
     def _children(
-        self,
-        parent: Level,
-        field: FieldSpec,
-        nodes: list[FieldNode],
-        joins: list[tuple[CTE, ColumnElement[bool]]],
+        self, parent: Level, field: FieldSpec, nodes: list[FieldNode], joins: Joins
     ) -> ColumnElement[Any]:
-        """A nested connection, paged per parent by a window over the link column — the
-        statement `RecordReader._children_statement` runs, with the parents as a subquery."""
+        """A nested connection: per parent row, its first children after the cursor by id —
+        one index range scan on the link column, as `RecordReader._children_statement` pages
+        them (`first + 1` rows only when `hasNextPage` is asked)."""
         spec = SPECS[CHILDREN[(parent.spec.type_name, field.name)]]
         arguments = self.arguments.of(parent.spec.type_name, nodes[0])
         limit = checked_first(arguments.get("first"))
@@ -433,54 +527,67 @@ class ReadCompiler:
         after_pk = decode_cursor(after)[1] if after is not None else 0
         plan = plan_columns(spec, connection_fields(nodes, self.fragments, spec.type_name).fields,
                             self.decisions)  # fmt: skip
-        link, pk = spec.table.c.customer_id, spec.table.c.id
-        parents = select(parent.rows.c._pk).where(self._may_follow(parent, field))
-        position = func.sum(cast(pk > after_pk, Integer)).over(partition_by=link, order_by=pk)
-        inner = (
-            select(
-                *plan.columns,
-                link.label("_parent"),
-                position.label("_position"),
-                func.count().over(partition_by=link).label("_total"),
-            )
-            .select_from(spec.from_clause())
-            .where(link.in_(parents), *self._scope(spec))
-            .subquery()
-        )
-        fetched = (
-            select(inner)
-            .where(inner.c._pk > after_pk, inner.c._position <= limit + 1)
-            .cte(self._name("children"))
-        )
-        rows = select(fetched).where(fetched.c._position <= limit).cte(self._name("kept"))
-        level = self._level(spec, plan, rows, "_parent")
         connection = self._connection(spec.type_name, nodes)
-        objects = self._objects(level, connection, _child_cursor)
-        kept = fetched.c._position <= limit
-        aggregates: list[Any] = [
-            fetched.c["_parent"],
-            func.bool_or(fetched.c._position > limit).label("has_next"),
-            func.max(fetched.c._total).label("total"),
-            func.max(fetched.c._pk).filter(kept).label("last"),
-        ]
-        for column in ("n", "e"):
-            if column in objects.c:
-                ordered = aggregate_order_by(objects.c[column], fetched.c._pk)
-                aggregates.append(func.json_agg(ordered).filter(kept).label(column))
-        pages = (
-            select(*aggregates)
-            .select_from(fetched.outerjoin(objects, objects.c._pk == fetched.c._pk))
-            .group_by(fetched.c["_parent"])
-            .cte(self._name("pages"))
+        link, pk = spec.table.c.customer_id, spec.table.c.id
+        belongs = [link == parent.rows.c._pk, *self._may_follow(parent, field), *self._scope(spec)]
+        wants_next = connection.asks("hasNextPage")
+        columns: list[Any] = list(plan.columns)
+        carry: tuple[str, ...] = ()
+        if wants_next:
+            columns.append(func.row_number().over(order_by=pk).label("_rn"))
+            carry = ("_rn",)
+        rows = (
+            select(*columns)
+            .select_from(spec.from_clause())
+            .where(*belongs, pk > after_pk)
+            .order_by(pk)
+            .limit(limit + 1 if wants_next else limit)
+            .correlate(parent.rows)
+            .lateral(self._name("children"))
         )
-        joins.append((pages, pages.c["_parent"] == parent.rows.c._pk))
+        level = self._level(spec, plan, rows, *carry)
+        objects, marks = self._objects(level, connection, _child_cursor)
+        found = objects.subquery(self._name("json"))
+        kept = found.c._rn <= limit if wants_next else None
+
+        def only_kept(aggregate: Any) -> Any:
+            return aggregate.filter(kept) if kept is not None else aggregate
+
+        columns = [only_kept(func.max(found.c._pk)).label("_last")]
+        if wants_next:
+            columns.append((func.count() > limit).label("_has_next"))
+        for column in ("n", "e"):
+            if column in found.c:
+                ordered = aggregate_order_by(found.c[column], found.c._pk)
+                columns.append(only_kept(func.json_agg(ordered)).label(column))
+        pages = (
+            select(*columns, *_folded(found, marks, kept))
+            .select_from(found)
+            .correlate(parent.rows)
+            .lateral(self._name("pages"))
+        )
+        joins.laterals.append((pages, marks))
+
+        def total() -> Any:
+            # as `RecordReader._fetch_children`: 0 when no child comes after the cursor
+            count = func.count()
+            if after is not None:
+                count = case((func.count().filter(pk > after_pk) > 0, count), else_=0)
+            return (
+                select(count)
+                .select_from(spec.from_clause())
+                .where(*belongs)
+                .correlate(parent.rows)
+                .scalar_subquery()
+            )
+
         parts = PageParts(
             nodes=lambda: func.coalesce(pages.c.n, EMPTY_LIST),
             edges=lambda: func.coalesce(pages.c.e, EMPTY_LIST),
-            total=lambda: func.coalesce(pages.c.total, 0),
-            has_next=lambda: func.coalesce(pages.c.has_next, false()),
+            total=total,
+            has_next=lambda: pages.c._has_next,
             end_cursor=lambda: case(
-                (pages.c["last"].is_(None), null()), else_=child_cursor(pages.c["last"])
+                (pages.c._last.is_(None), null()), else_=child_cursor(pages.c._last)
             ),  # fmt: skip
         )
         return self._connection_json(spec.type_name, connection, parts)
