@@ -28,9 +28,11 @@ from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
 from sqlalchemy import (
     ColumnElement,
     FromClause,
+    Integer,
     Select,
     Text,
     and_,
+    bindparam,
     case,
     cast,
     false,
@@ -45,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, array
 
 from policy.decisions import AccessDecisions
+from policy.predicates import ScopeColumns
 from policy.vocabulary import Action
 from resolvers.filters import pk_of
 from resolvers.masking import ColumnPlan, plan_columns
@@ -149,6 +152,13 @@ class Joins:
     laterals: list[tuple[FromClause, Marks]]
 
 
+def _number(value: int) -> Any:
+    """A page size or cursor id, written into the statement: they shape the plan (a LIMIT the
+    planner knows), and a statement with only the policy's values as parameters is one
+    PostgreSQL may plan once for good."""
+    return bindparam(None, int(value), type_=Integer, literal_execute=True)
+
+
 def _child_cursor(rows: Any) -> ColumnElement[str]:
     return child_cursor(rows.c._pk)
 
@@ -229,6 +239,29 @@ class ReadCompiler:
         allowed = self.decisions.rows(spec.resource, Action.READ)
         return [allowed.sql(spec.scope_columns()), *spec.live()]
 
+    def _child_scope(self, parent: Level, spec: RecordSpec) -> list[ColumnElement[bool]]:
+        """The row scope of `spec`'s children of one parent row, on that row's own columns.
+
+        A child's scope facts are those of its customer — `spec.from_clause()` joins the
+        customer for them — and the parent row *is* that customer, read under its own scope
+        and liveness: the same predicate (`decisions.rows(...).sql`) on the parent's private
+        columns spares a customer lookup per parent and child connection.
+        """
+        allowed = self.decisions.rows(spec.resource, Action.READ)
+        facts, own = spec.scope_columns(), parent.spec.scope_columns()
+        located = {c: f"_{attr}" for attr, c in parent.spec.private.items()}
+        names = ("owner_id", "department_id", "customer_id")
+        if not (
+            spec.joins_customer
+            and parent.spec is CUSTOMER
+            and all(getattr(facts, n) is getattr(own, n) for n in names)
+            and all(getattr(own, n).name in located for n in names)
+        ):
+            raise NotCompilableError(f"scope of {spec.type_name} under {parent.spec.type_name}")
+        columns = ScopeColumns(*(parent.rows.c[located[getattr(own, n).name]] for n in names))
+        live = [spec.table.c.archived_at.is_(None)] if spec.has_archive else []
+        return [allowed.sql(columns), *live]
+
     def _withheld(self, level: Level) -> list[ColumnElement[Any]]:
         """`Materialiser`'s withheld fields: hidden ones once any row came, masked ones per row."""
         type_name = level.spec.type_name
@@ -296,19 +329,20 @@ class ReadCompiler:
         )
         has_next: Callable[[], ColumnElement[Any]] = false
         if connection.asks("hasNextPage"):
-            fetched = page.limit(limit + 1).cte(self._name("page"))
+            fetched = page.limit(_number(limit + 1)).cte(self._name("page"))
             rows = (
                 select(fetched)
                 .order_by(order(fetched.c._sort), order(fetched.c._pk))
-                .limit(limit)
+                .limit(_number(limit))
                 .subquery(self._name("kept"))
             )
 
             def has_next() -> ColumnElement[Any]:
-                return select(func.count() > limit).select_from(fetched).scalar_subquery()
+                more = func.count() > _number(limit)
+                return select(more).select_from(fetched).scalar_subquery()
 
         else:
-            rows = page.limit(limit).subquery(self._name("kept"))
+            rows = page.limit(_number(limit)).subquery(self._name("kept"))
         level = self._level(spec, plan, rows, "_sort")
 
         def cursor(r: Any) -> Any:
@@ -529,7 +563,11 @@ class ReadCompiler:
                             self.decisions)  # fmt: skip
         connection = self._connection(spec.type_name, nodes)
         link, pk = spec.table.c.customer_id, spec.table.c.id
-        belongs = [link == parent.rows.c._pk, *self._may_follow(parent, field), *self._scope(spec)]
+        belongs = [
+            link == parent.rows.c._pk,
+            *self._may_follow(parent, field),
+            *self._child_scope(parent, spec),
+        ]
         wants_next = connection.asks("hasNextPage")
         columns: list[Any] = list(plan.columns)
         carry: tuple[str, ...] = ()
@@ -538,24 +576,24 @@ class ReadCompiler:
             carry = ("_rn",)
         rows = (
             select(*columns)
-            .select_from(spec.from_clause())
-            .where(*belongs, pk > after_pk)
+            .select_from(spec.table)
+            .where(*belongs, *([pk > _number(after_pk)] if after is not None else []))
             .order_by(pk)
-            .limit(limit + 1 if wants_next else limit)
+            .limit(_number(limit + 1 if wants_next else limit))
             .correlate(parent.rows)
             .lateral(self._name("children"))
         )
         level = self._level(spec, plan, rows, *carry)
         objects, marks = self._objects(level, connection, _child_cursor)
         found = objects.subquery(self._name("json"))
-        kept = found.c._rn <= limit if wants_next else None
+        kept = found.c._rn <= _number(limit) if wants_next else None
 
         def only_kept(aggregate: Any) -> Any:
             return aggregate.filter(kept) if kept is not None else aggregate
 
         columns = [only_kept(func.max(found.c._pk)).label("_last")]
         if wants_next:
-            columns.append((func.count() > limit).label("_has_next"))
+            columns.append((func.count() > _number(limit)).label("_has_next"))
         for column in ("n", "e"):
             if column in found.c:
                 ordered = aggregate_order_by(found.c[column], found.c._pk)
@@ -572,10 +610,10 @@ class ReadCompiler:
             # as `RecordReader._fetch_children`: 0 when no child comes after the cursor
             count = func.count()
             if after is not None:
-                count = case((func.count().filter(pk > after_pk) > 0, count), else_=0)
+                count = case((func.count().filter(pk > _number(after_pk)) > 0, count), else_=0)
             return (
                 select(count)
-                .select_from(spec.from_clause())
+                .select_from(spec.table)
                 .where(*belongs)
                 .correlate(parent.rows)
                 .scalar_subquery()
