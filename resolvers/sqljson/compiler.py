@@ -35,7 +35,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    false,
     func,
     literal_column,
     not_,
@@ -119,19 +118,7 @@ class Connection:
     nodes: Fields | None
     edges: Fields | None
     edge_nodes: Fields | None
-
-    def asks(self, info_name: str) -> bool:
-        """Whether `pageInfo { <info_name> }` is selected (directly: fragments are resolved)."""
-        for nodes in self.top.values():
-            if nodes[0].name.value != "pageInfo":
-                continue
-            for node in nodes:
-                selections = node.selection_set.selections if node.selection_set else ()
-                if any(getattr(s, "name", None) is None for s in selections):
-                    return True  # a fragment: assume it asks
-                if any(s.name.value == info_name for s in selections):  # type: ignore[attr-defined]
-                    return True
-        return False
+    info: frozenset[str] = frozenset()  # the PageInfo fields selected
 
 
 @dataclass(frozen=True)
@@ -157,6 +144,10 @@ def _number(value: int) -> Any:
     planner knows), and a statement with only the policy's values as parameters is one
     PostgreSQL may plan once for good."""
     return bindparam(None, int(value), type_=Integer, literal_execute=True)
+
+
+def _unasked() -> ColumnElement[Any]:
+    raise NotCompilableError("a page part built without being asked for")
 
 
 def _child_cursor(rows: Any) -> ColumnElement[str]:
@@ -327,8 +318,8 @@ class ReadCompiler:
             .where(and_(*page_conditions))
             .order_by(order(ordering.column), order(spec.table.c.id))
         )
-        has_next: Callable[[], ColumnElement[Any]] = false
-        if connection.asks("hasNextPage"):
+        has_next: Callable[[], ColumnElement[Any]] = _unasked
+        if "hasNextPage" in connection.info:
             fetched = page.limit(_number(limit + 1)).cte(self._name("page"))
             rows = (
                 select(fetched)
@@ -356,7 +347,7 @@ class ReadCompiler:
                 ordered = aggregate_order_by(found.c[column], order(found.c._sort),
                                              order(found.c._pk))  # fmt: skip
                 columns.append(func.json_agg(ordered).label(column))
-        ends = connection.asks("endCursor")
+        ends = "endCursor" in connection.info
         if ends:
             last = [order(found.c._sort, reverse=True), order(found.c._pk, reverse=True)]
             columns.append(_first(found.c._pk, *last).label("_last_pk"))
@@ -402,7 +393,11 @@ class ReadCompiler:
                 raise NotCompilableError("an edge's node under several keys")
             if inner:
                 edge_nodes = self._collect(sub(edges[inner[0]]), type_name)
-        return Connection(top, node_fields, edges, edge_nodes)
+        info: set[str] = set()
+        for nodes in top.values():
+            if nodes[0].name.value == "pageInfo":
+                info.update(n[0].name.value for n in self._collect(sub(nodes), "PageInfo").values())
+        return Connection(top, node_fields, edges, edge_nodes, frozenset(info))
 
     def _collect(self, selection_sets: Any, type_name: str) -> Fields:
         try:
@@ -568,7 +563,7 @@ class ReadCompiler:
             *self._may_follow(parent, field),
             *self._child_scope(parent, spec),
         ]
-        wants_next = connection.asks("hasNextPage")
+        wants_next = "hasNextPage" in connection.info
         columns: list[Any] = list(plan.columns)
         carry: tuple[str, ...] = ()
         if wants_next:

@@ -43,7 +43,28 @@ ONE = """query($id: ID!) { customer(id: $id) { id __typename name phone idNumber
   contacts(first: 0) { totalCount pageInfo { hasNextPage endCursor } nodes { name } }
   opportunities { nodes { id } } } }"""
 
+# nested pages after a cursor ("n::100": some customers have children after it, some none, so
+# their totalCount is 0), first: 0, and every pageInfo key; relations under children and under
+# relations, where a role may see them on some rows only
+CHILD_PAGES = """query($first: Int, $after: String) {
+  customers(first: $first) { pageInfo { hasNextPage endCursor } nodes { id phone
+    owner { username department { name parent { name } } }
+    contacts(first: 1, after: $after) { totalCount pageInfo { hasNextPage endCursor }
+      edges { cursor node { name phone customer { name owner { username } } } } }
+    opportunities(first: 2, after: "bjo6MTAw") { totalCount pageInfo { endCursor hasNextPage }
+      nodes { name amount owner { username displayName } } }
+    tickets(first: 0) { totalCount pageInfo { hasNextPage endCursor } nodes { title } }
+    interactions(after: "bjo6OTk5OTk") { totalCount pageInfo { hasNextPage } nodes { summary } }
+    followUps: interactions(first: 2) { pageInfo { endCursor } edges { node { summary
+      author { username department { name } } } } }
+  } }
+  one: customer(id: "Q3VzdG9tZXI6Mg") { name contacts(first: 2, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } nodes { name } } tickets { totalCount } }
+}"""
+
 QUERIES: list[tuple[str, str, dict[str, Any]]] = [
+    *[(user, CHILD_PAGES, {"first": 12, "after": "bjo6MTAw"}) for user in USERS],
+    *[(user, CHILD_PAGES, {"first": 3}) for user in USERS],
     *[(user, NESTED, {"first": 500}) for user in USERS],
     *[(user, EDGES, {"first": 5}) for user in USERS],
     *[(user, CHILDREN_ROOTS, {}) for user in USERS],
