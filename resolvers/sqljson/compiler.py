@@ -589,9 +589,14 @@ class ReadCompiler:
         columns = [only_kept(func.max(found.c._pk)).label("_last")]
         if wants_next:
             columns.append((func.count() > _number(limit)).label("_has_next"))
+        # rows read straight from their `ORDER BY id LIMIT` subquery, with no join between,
+        # reach the aggregate in that order (PostgreSQL's documented way to feed an ordered
+        # aggregate); with relations or connections joined under them, sort explicitly
+        in_order = objects.get_final_froms() == [rows]
         for column in ("n", "e"):
             if column in found.c:
-                ordered = aggregate_order_by(found.c[column], found.c._pk)
+                value = found.c[column]
+                ordered = value if in_order else aggregate_order_by(value, found.c._pk)
                 columns.append(only_kept(func.json_agg(ordered)).label(column))
         pages = (
             select(*columns, *_folded(found, marks, kept))
