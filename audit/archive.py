@@ -112,9 +112,11 @@ async def drop_index_months(
 ) -> None:
     """Drop the resource index's partitions of the archived months, and any stray rows.
 
-    Index rows sit in the month of their event, so these partitions hold exactly the archived
-    events' rows; the default partition only ever holds rows of events in the events' default
-    partition, which archiving refuses before `cut`, and is cleared below it for good measure.
+    An index row holds the seqs of one batch's events in one month (the indexer splits a batch
+    at month boundaries) and sits in that month's partition, so these partitions hold exactly
+    the archived events' rows; the default partition only ever holds rows of events in the
+    events' default partition, which archiving refuses before `cut`, and is cleared below it
+    for good measure (a row's `at` is its first event's, and all its events share the month).
     """
     for partition in partitions:
         name = index_partition_name(partition.start)

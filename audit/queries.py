@@ -22,7 +22,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, func, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Row,
+    Select,
+    Subquery,
+    and_,
+    column,
+    func,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.canonical import format_at
@@ -75,27 +87,44 @@ def resource_hits(
     *,
     after_seq: int | None = None,
 ) -> Subquery:
-    """(seq, at) of every event naming `resource_id`: indexed up to `watermark`, scanned above.
+    """(seq, low, high) of every event naming `resource_id`: indexed up to `watermark`, scanned
+    above. The event's `at` lies in [low, high], which lets the join back to the events prune
+    their month partitions (an index row's events all lie in one month).
 
-    The two parts are disjoint (the index holds no row above the watermark it was read with,
-    and `seq <= watermark` says so for the planner too), so UNION ALL counts each event once.
+    The index rows up to the watermark are unnested: each holds the seqs of one batch of
+    events, and lies wholly below or wholly above any watermark, so `first_seq <= watermark`
+    picks the rows and `seq <= watermark` says so for each seq too. The two parts are disjoint,
+    so UNION ALL counts each event once.
     """
     index = AuditResourceIndex.__table__.c
-    indexed = select(index.seq, index.at).where(
-        index.resource_id == resource_id, index.seq <= watermark.seq
+    seqs = (
+        func.unnest(index.seqs)
+        .table_valued(column("seq", BigInteger))
+        .render_derived()
+        .lateral("hit")
+    )
+    indexed = (
+        select(seqs.c.seq, index.at.label("low"), index.last_at.label("high"))
+        .select_from(AuditResourceIndex.__table__)
+        .join(seqs, true())
+        .where(
+            index.resource_id == resource_id,
+            index.first_seq <= watermark.seq,
+            seqs.c.seq <= watermark.seq,
+        )
     )
     if resource_type is not None:
-        # (id, type, seq) is the index's key: newest-first pages of one record stop early
+        # (id, type, first_seq) is the index's key
         indexed = indexed.where(index.resource_type == resource_type)
     events = AuditEvent.__table__.c
     # containment, not ANY(): @> is what the events' array supports best; the tail is short
-    tail = select(events.seq, events.at).where(
+    tail = select(events.seq, events.at.label("low"), events.at.label("high")).where(
         events.seq > watermark.seq, events.resource_ids.contains([resource_id])
     )
     if watermark.at is not None:
         tail = tail.where(events.at >= watermark.at)  # plans only the tail's months
     if after_seq is not None:
-        indexed = indexed.where(index.seq < after_seq)
+        indexed = indexed.where(index.first_seq < after_seq, seqs.c.seq < after_seq)
         tail = tail.where(events.seq < after_seq)
     return union_all(indexed, tail).subquery("hits")
 
@@ -111,7 +140,12 @@ async def _filtered(
             str(filter.resource_id), filter.resource_type, watermark, after_seq=after_seq
         )
         statement = statement.select_from(AuditEvent).join(
-            hits, and_(AuditEvent.seq == hits.c.seq, AuditEvent.at == hits.c.at)
+            hits,
+            and_(
+                AuditEvent.seq == hits.c.seq,
+                AuditEvent.at >= hits.c.low,
+                AuditEvent.at <= hits.c.high,
+            ),
         )
     elif after_seq is not None:
         statement = statement.where(AuditEvent.seq < after_seq)

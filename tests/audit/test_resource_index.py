@@ -125,12 +125,13 @@ async def check_queries(trail: Trail) -> None:
 
 
 async def index_rows(session: AsyncSession) -> tuple[int, int]:
-    """(rows, distinct (id, type, seq)): equal when nothing was indexed twice."""
+    """(pairs, distinct (id, type, seq)) over the rows' seqs: equal when nothing was indexed
+    twice."""
     row = (
         await session.execute(
             text(
                 "SELECT count(*), count(DISTINCT (resource_id, resource_type, seq)) "
-                "FROM audit_resource_index"
+                "FROM audit_resource_index, unnest(seqs) AS seq"
             )
         )
     ).one()
@@ -252,7 +253,7 @@ async def test_archiving_drops_the_index_rows_of_archived_months(
     trail.seq += 1  # the archive's own event (no resource ids)
     async with trail.sessions() as session:
         gone = await session.scalar(
-            text("SELECT count(*) FROM audit_resource_index WHERE seq <= :s"),
+            text("SELECT count(*) FROM audit_resource_index WHERE first_seq <= :s"),
             {"s": result.last_seq},
         )
         assert gone == 0
@@ -317,3 +318,148 @@ async def test_the_migration_backfills_the_index_and_downgrades(
         month = dt.datetime.now(dt.UTC).strftime("y%Ym%m")
         assert await session.scalar(text(f"SELECT to_regclass('audit_resource_index_{month}')"))
     await check_queries(trail)
+
+
+async def rows_of(session: AsyncSession, resource_id: str) -> list[tuple[str, int, int, int]]:
+    """(partition, first_seq, last_seq, number of seqs) of an id's index rows, oldest first."""
+    result = await session.execute(
+        text(
+            "SELECT tableoid::regclass::text, first_seq, last_seq, cardinality(seqs) "
+            "FROM audit_resource_index WHERE resource_id = :id ORDER BY first_seq"
+        ),
+        {"id": resource_id},
+    )
+    return [tuple(row) for row in result]  # type: ignore[misc]
+
+
+def hot_batches(start: int, count: int) -> list[list[AuditRecord]]:
+    """Every event names the same view ("hot", "warm" twice over) and one id of its own."""
+    return [
+        [event(number, "hot", "warm", "warm", f"own{number}")]
+        + ([event(number, "hot", resource_type="contact")] if number % 4 == 0 else [])
+        for number in range(start, start + count)
+    ]
+
+
+HOT_PROBES = [("hot", None), ("hot", "customer"), ("hot", "contact"), ("warm", None)]
+HOT_KINDS = ("customer", "contact")
+
+
+async def all_pages(
+    session: AsyncSession, criteria: AuditFilter, first: int
+) -> tuple[list[int], int]:
+    got: list[int] = []
+    after, pages = None, 0
+    while True:
+        page, more = await list_events(session, criteria, first=first, after_seq=after)
+        got, pages = got + [e.seq for e in page], pages + 1
+        if not more:
+            return got, pages
+        after = page[-1].seq
+
+
+async def test_ids_recurring_in_a_batch_make_one_row_holding_every_seq(
+    trail: Trail, fresh_engine: AsyncEngine
+) -> None:
+    await trail.add(hot_batches(0, 40))
+    done = await index_once(fresh_engine, limit=500)  # one batch
+    assert done.events == trail.seq
+    async with trail.sessions() as session:
+        customer, contact = (sorted(trail.expected("hot", kind)) for kind in HOT_KINDS)
+        assert {(first, last, n) for _, first, last, n in await rows_of(session, "hot")} == {
+            (customer[0], customer[-1], 40),
+            (contact[0], contact[-1], 10),  # the same batch, a type of its own
+        }
+        # "warm" is listed twice by each event: once in its row per event
+        assert [n for *_, n in await rows_of(session, "warm")] == [40]
+        assert await index_rows(session) == (trail.index_rows(), trail.index_rows())
+        for resource_id, resource_type in HOT_PROBES:
+            want = trail.expected(resource_id, resource_type)
+            criteria = AuditFilter(resource_id=resource_id, resource_type=resource_type)
+            assert (await all_pages(session, criteria, 7))[0] == want
+            assert await count_events(session, criteria) == len(want)
+            # other criteria combine with the unnested seqs
+            by_actor = AuditFilter(resource_id=resource_id, actor="user1")
+            count = await count_events(session, by_actor)
+            page, _ = await list_events(session, by_actor, first=500)
+            assert count == len(page) > 0
+            assert all(e.actor == "user1" and resource_id in e.resource_ids for e in page)
+    await check_queries(trail)
+
+
+async def test_paging_newest_first_through_many_batch_rows_and_the_tail(
+    trail: Trail, fresh_engine: AsyncEngine
+) -> None:
+    await trail.add(hot_batches(0, 30))
+    await index_once(fresh_engine, limit=8)  # rows of 8 events
+    await trail.add(hot_batches(30, 6))  # and a tail above the watermark
+    async with trail.sessions() as session:
+        # several rows of several seqs each for one id: pages cut through rows and across them
+        assert len([row for row in await rows_of(session, "hot") if row[3] >= 5]) >= 4
+        for resource_id, resource_type in HOT_PROBES:
+            want = trail.expected(resource_id, resource_type)
+            criteria = AuditFilter(resource_id=resource_id, resource_type=resource_type)
+            for first in (1, 3, 5, 50):
+                got, pages = await all_pages(session, criteria, first)
+                assert got == want, (resource_id, resource_type, first)
+                assert pages == max(1, -(-len(want) // first))
+            # a cursor in the middle of a row, and one in the tail
+            for after in (want[len(want) // 2], want[1]):
+                page, _ = await list_events(session, criteria, first=4, after_seq=after)
+                assert [e.seq for e in page] == [s for s in want if s < after][:4]
+            assert await count_events(session, criteria) == len(want)
+            lines = b"".join([c async for c in stream_events(session, criteria, "csv")])
+            assert len(lines.splitlines()) == len(want) + 1  # and the header
+    await check_queries(trail)
+
+
+async def test_a_batch_spanning_a_month_boundary_makes_a_row_per_month(
+    trail: Trail, fresh_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    october = dt.datetime(2024, 10, 31, 23, 59, tzinfo=dt.UTC)
+    await trail.add(hot_batches(0, 5), at=october)
+    october_last = trail.seq
+    await trail.add(hot_batches(5, 4), at=october + dt.timedelta(minutes=2))  # November
+    warm = sorted(trail.expected("warm"))
+    in_october = [s for s in warm if s <= october_last]
+    in_november = [s for s in warm if s > october_last]
+    done = await index_once(fresh_engine, limit=500)
+    assert done.events == trail.seq
+    async with trail.sessions() as session:
+        assert await rows_of(session, "warm") == [
+            ("audit_resource_index_y2024m10", in_october[0], in_october[-1], 5),
+            ("audit_resource_index_y2024m11", in_november[0], in_november[-1], 4),
+        ]
+        assert await index_rows(session) == (trail.index_rows(), trail.index_rows())
+        for resource_id, resource_type in HOT_PROBES:
+            want = trail.expected(resource_id, resource_type)
+            criteria = AuditFilter(resource_id=resource_id, resource_type=resource_type)
+            assert (await all_pages(session, criteria, 2))[0] == want
+            assert await count_events(session, criteria) == len(want)
+            # the month filters meet the rows' months
+            november = AuditFilter(
+                resource_id=resource_id,
+                resource_type=resource_type,
+                from_=dt.datetime(2024, 11, 1, tzinfo=dt.UTC),
+            )
+            assert await count_events(session, november) == len(
+                [s for s in want if s > october_last]
+            )
+    await check_queries(trail)
+    # archiving October drops October's row and keeps November's
+    async with trail.sessions() as session, session.begin():
+        result = await archive_before(session, dt.date(2024, 11, 1), tmp_path)
+    assert result.last_seq == october_last
+    trail.removed = set(range(1, october_last + 1))
+    trail.seq += 1  # the archive's event
+    async with trail.sessions() as session:
+        assert [row[0] for row in await rows_of(session, "warm")] == [
+            "audit_resource_index_y2024m11"
+        ]
+    await check_queries(trail)
+    for resource_id, resource_type in HOT_PROBES:
+        async with trail.sessions() as session:
+            criteria = AuditFilter(resource_id=resource_id, resource_type=resource_type)
+            want = trail.expected(resource_id, resource_type)
+            assert (await all_pages(session, criteria, 3))[0] == want
+            assert await count_events(session, criteria) == len(want)

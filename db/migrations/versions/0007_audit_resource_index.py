@@ -6,12 +6,13 @@ Create Date: 2026-11-23 13:00:00
 
 The GIN index on `audit_events.resource_ids` was maintained by every append while it held the
 chain head: ~2.7 ms of a 550-id read event's insert (pgbench), serialising every request. It
-goes; `audit_resource_index` (one row per resource id and event, partitioned by month like the
-events) is filled after the commit by `audit.indexer`, up to the watermark in
-`audit_index_state`. Queries by resource id use the index up to the watermark and scan the
-few events above it, so nothing is ever missing. The upgrade backfills the index from the
-existing events and sets the watermark in the same statement; the downgrade puts the GIN
-index back.
+goes; `audit_resource_index` is filled after the commit by `audit.indexer`, up to the watermark
+in `audit_index_state`: one row per resource id, type and batch of events (split by month, and
+partitioned by month like the events), holding the batch's seqs that name the id as an array.
+Queries by resource id use the index up to the watermark and scan the few events above it, so
+nothing is ever missing. The upgrade backfills the index from the existing events in batches
+of 500 seqs and sets the watermark in the same statement; the downgrade puts the GIN index
+back.
 """
 
 from __future__ import annotations
@@ -104,13 +105,20 @@ END
 $$;
 """
 
-# one statement, one snapshot: the watermark is the last event the backfill saw
+# one statement, one snapshot: the watermark is the last event the backfill saw; a row per
+# (id, type, 500 seqs, month), as the indexer's batches make them
 BACKFILL = """
-WITH events AS (SELECT seq, at, resource_type, resource_ids FROM audit_events),
-indexed AS (
-    INSERT INTO audit_resource_index (resource_id, resource_type, seq, at)
-    SELECT DISTINCT id, coalesce(e.resource_type, ''), e.seq, e.at
-    FROM events e CROSS JOIN LATERAL unnest(e.resource_ids) AS id
+WITH events AS (
+    SELECT seq, at, coalesce(resource_type, '') AS resource_type, resource_ids,
+        (seq - 1) / 500 AS batch, date_trunc('month', at, 'UTC') AS month
+    FROM audit_events
+), indexed AS (
+    INSERT INTO audit_resource_index
+        (resource_id, resource_type, first_seq, at, last_seq, last_at, seqs)
+    SELECT id, e.resource_type, min(e.seq), min(e.at), max(e.seq), max(e.at),
+        array_agg(e.seq ORDER BY e.seq)
+    FROM events e CROSS JOIN LATERAL (SELECT DISTINCT id FROM unnest(e.resource_ids) AS id) ids
+    GROUP BY id, e.resource_type, e.batch, e.month
 )
 UPDATE audit_index_state
 SET indexed_seq = coalesce((SELECT max(seq) FROM events), 0),
@@ -124,9 +132,13 @@ def upgrade() -> None:
         "CREATE TABLE audit_resource_index ("
         " resource_id text NOT NULL,"
         " resource_type varchar(60) NOT NULL DEFAULT '',"
-        " seq bigint NOT NULL,"
+        " first_seq bigint NOT NULL,"
         " at timestamptz NOT NULL,"
-        " CONSTRAINT pk_audit_resource_index PRIMARY KEY (resource_id, resource_type, seq, at)"
+        " last_seq bigint NOT NULL,"
+        " last_at timestamptz NOT NULL,"
+        " seqs bigint[] NOT NULL,"
+        " CONSTRAINT pk_audit_resource_index"
+        " PRIMARY KEY (resource_id, resource_type, first_seq, at)"
         ") PARTITION BY RANGE (at)"
     )
     op.execute(
