@@ -39,6 +39,7 @@ from bench.profile import summarise as summarise_profile
 from bench.query import dossier_query, postgraphile_query, request_body, shape_of
 from bench.servers import (
     ROOT,
+    DatabaseCPU,
     ProcessWatch,
     ServerProcess,
     pin_this_process_to_load_core,
@@ -101,6 +102,7 @@ class Measurement:
     rss_end_mb: float
     rss_peak_mb: float
     cpu_ms_per_request: float = 0.0
+    db_cpu_ms_per_request: float = 0.0  # all PostgreSQL processes, see servers.DatabaseCPU
 
 
 @dataclass
@@ -242,7 +244,7 @@ def measure_server(
         run_load(url, body, headers, concurrency=warm, seconds=args.warmup, use_wrk=args.wrk)
         measurements = []
         for concurrency in args.concurrency:
-            with ProcessWatch(server.pid) as memory:
+            with ProcessWatch(server.pid) as memory, DatabaseCPU() as database_cpu:
                 load = run_load(
                     url,
                     body,
@@ -260,6 +262,7 @@ def measure_server(
                     memory.end_mb,
                     memory.peak_mb,
                     memory.cpu_seconds * 1000 / load.requests if load.requests else 0.0,
+                    database_cpu.seconds * 1000 / load.requests if load.requests else 0.0,
                 )
             )
             log(
@@ -267,6 +270,7 @@ def measure_server(
                 f"  p50 {load.p50_ms:6.1f} ms  p99 {load.p99_ms:6.1f} ms  errors {load.errors}"
                 f"  RSS {memory.start_mb:.0f}→{memory.end_mb:.0f} MB"
                 f"  CPU {memory.cpu_seconds * 1000 / max(1, load.requests):.1f} ms/req"
+                f"  DB CPU {database_cpu.seconds * 1000 / max(1, load.requests):.1f} ms/req"
             )
         return measurements
     finally:
@@ -612,6 +616,7 @@ def rerender(path: Path) -> str:
                 m["rss_end_mb"],
                 m["rss_peak_mb"],
                 m.get("cpu_ms_per_request", 0.0),
+                m.get("db_cpu_ms_per_request", 0.0),
             )
         )
     findings = Findings(
@@ -772,6 +777,7 @@ def measure_all(args: argparse.Namespace, log: Callable[[str], None]) -> None:
                         "rss_end_mb": m.rss_end_mb,
                         "rss_peak_mb": m.rss_peak_mb,
                         "cpu_ms_per_request": m.cpu_ms_per_request,
+                        "db_cpu_ms_per_request": m.db_cpu_ms_per_request,
                     }
                     for m in measurements
                 ],
