@@ -17,7 +17,7 @@ from sqlalchemy.engine import Row
 
 from db.crypto import FieldCipher
 from policy.decisions import AccessDecisions
-from policy.predicates import Predicate
+from policy.predicates import Predicate, ScopeColumns
 from policy.vocabulary import Action
 from resolvers.records import FieldSpec, RecordSpec
 from schema.node import to_global_id
@@ -43,9 +43,12 @@ def plan_columns(
     requested: Iterable[str],
     decisions: AccessDecisions,
     action: Action = Action.READ,
+    facts: ScopeColumns | None = None,
 ) -> ColumnPlan:
+    """`facts`: where the scope facts of a row are read, when not from `spec.from_clause()`
+    (a nested page reads them from its parent customer's row, see `resolvers.sqljson`)."""
     table = spec.table
-    facts = spec.scope_columns()
+    facts = facts if facts is not None else spec.scope_columns()
     visible: list[FieldSpec] = []
     hidden: list[FieldSpec] = []
     row_dependent: list[FieldSpec] = []

@@ -230,15 +230,15 @@ class ReadCompiler:
         allowed = self.decisions.rows(spec.resource, Action.READ)
         return [allowed.sql(spec.scope_columns()), *spec.live()]
 
-    def _child_scope(self, parent: Level, spec: RecordSpec) -> list[ColumnElement[bool]]:
-        """The row scope of `spec`'s children of one parent row, on that row's own columns.
+    def _child_facts(self, parent: Level, spec: RecordSpec) -> ScopeColumns:
+        """Where the scope facts of `spec`'s children of one parent row are read: that row.
 
         A child's scope facts are those of its customer — `spec.from_clause()` joins the
         customer for them — and the parent row *is* that customer, read under its own scope
-        and liveness: the same predicate (`decisions.rows(...).sql`) on the parent's private
-        columns spares a customer lookup per parent and child connection.
+        and liveness. Every predicate on a child — its row scope and its field masks alike —
+        must read them from there: the child's subquery selects from the child's table only,
+        and a `customers` column left in it would join every customer to every child.
         """
-        allowed = self.decisions.rows(spec.resource, Action.READ)
         facts, own = spec.scope_columns(), parent.spec.scope_columns()
         located = {c: f"_{attr}" for attr, c in parent.spec.private.items()}
         names = ("owner_id", "department_id", "customer_id")
@@ -249,9 +249,13 @@ class ReadCompiler:
             and all(getattr(own, n).name in located for n in names)
         ):
             raise NotCompilableError(f"scope of {spec.type_name} under {parent.spec.type_name}")
-        columns = ScopeColumns(*(parent.rows.c[located[getattr(own, n).name]] for n in names))
+        return ScopeColumns(*(parent.rows.c[located[getattr(own, n).name]] for n in names))
+
+    def _child_scope(self, spec: RecordSpec, facts: ScopeColumns) -> list[ColumnElement[bool]]:
+        """The row scope of children, on their parent's facts (`_child_facts`)."""
+        allowed = self.decisions.rows(spec.resource, Action.READ)
         live = [spec.table.c.archived_at.is_(None)] if spec.has_archive else []
-        return [allowed.sql(columns), *live]
+        return [allowed.sql(facts), *live]
 
     def _withheld(self, level: Level) -> list[ColumnElement[Any]]:
         """`Materialiser`'s withheld fields: hidden ones once any row came, masked ones per row."""
@@ -554,14 +558,15 @@ class ReadCompiler:
         limit = checked_first(arguments.get("first"))
         after = arguments.get("after")
         after_pk = decode_cursor(after)[1] if after is not None else 0
-        plan = plan_columns(spec, connection_fields(nodes, self.fragments, spec.type_name).fields,
-                            self.decisions)  # fmt: skip
+        facts = self._child_facts(parent, spec)
+        requested = connection_fields(nodes, self.fragments, spec.type_name).fields
+        plan = plan_columns(spec, requested, self.decisions, facts=facts)
         connection = self._connection(spec.type_name, nodes)
         link, pk = spec.table.c.customer_id, spec.table.c.id
         belongs = [
             link == parent.rows.c._pk,
             *self._may_follow(parent, field),
-            *self._child_scope(parent, spec),
+            *self._child_scope(spec, facts),
         ]
         wants_next = "hasNextPage" in connection.info
         columns: list[Any] = list(plan.columns)

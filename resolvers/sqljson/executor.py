@@ -11,12 +11,15 @@ decrypted here — keys never reach the database.
 from __future__ import annotations
 
 import re
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from graphql import FragmentDefinitionNode, OperationDefinitionNode
+from sqlalchemy.exc import SAWarning
+from sqlalchemy.sql.compiler import FROM_LINTING
 
 from db.crypto import FieldCipher
 from resolvers.context import RequestContext, count_statement
@@ -69,7 +72,13 @@ def compile_read(
 ) -> CompiledRead:
     compiler = ReadCompiler(context.decisions, fragments, arguments)
     statement = compiler.statement(operation)
-    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    with warnings.catch_warnings():
+        # a FROM left without its join condition (a column of a table the level does not
+        # select from) would pair every row with every other: refuse, never run it
+        warnings.simplefilter("error", SAWarning)
+        compiled = statement.compile(
+            dialect=dialect, linting=FROM_LINTING, compile_kwargs={"render_postcompile": True}
+        )
     params = compiled.construct_params()
     processors = compiled._bind_processors  # the dialect's own conversions
     values = tuple(
