@@ -33,6 +33,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 GENESIS_HASH = "0" * 64
 CANONICAL_KEYS = (
     "action",
@@ -99,10 +101,68 @@ def normalise_changes(value: Any) -> Any:
     raise CanonicalEncodingError(f"cannot record a {type(value).__name__} in audit changes")
 
 
-def _dumps(value: Any) -> str:
+def _stdlib_dumps(value: Any) -> bytes:
+    """The reference encoder: every chain in production was hashed with it."""
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    ).encode("utf-8")
+
+
+# exact types orjson writes byte for byte as `_stdlib_dumps` does (tests/audit/
+# test_canonical_orjson.py compares them over generated values): strings with the same escapes
+# (`\"`, `\\`, \b \f \n \r \t, other controls as lowercase \u00xx; DEL, U+2028/2029 and
+# non-BMP as plain UTF-8) and keys sorted by code point. Floats are not among them (1e-05 is
+# "0.00001" in orjson, 1e-07 "1e-7"; NaN is null), nor are the types orjson writes and json
+# refuses (UUID, datetime, dataclasses, enums and other subclasses)
+_PLAIN = frozenset({str, int, bool, type(None)})
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def _plain(value: Any) -> bool:
+    """Whether `value` holds only types on which orjson and the stdlib agree (see _PLAIN)."""
+    kind = type(value)
+    if kind is dict:
+        items = value.values()  # keys: orjson refuses all but str, and falls back
+    elif kind is list or kind is tuple:
+        try:
+            "".join(value)  # all strings, checked in C (the passthrough refuses subclasses)
+        except TypeError:
+            items = value
+        else:
+            return True
+    else:
+        return kind in _PLAIN
+    return all(type(item) in _PLAIN or _plain(item) for item in items)
+
+
+def _dumps_runs(document: dict[str, Any], runs: Sequence[Sequence[str]]) -> list[bytes]:
+    """The documented encoding of each run of `document`'s keys, as UTF-8.
+
+    By orjson where it gives the stdlib's bytes: the stdlib encoder was ~2.3 % of the server's
+    CPU under load, 62 µs of an append's 132 µs (4 read events, 550 ids in all), and orjson
+    writes the same bytes in ~1/10 of the time. Falls back to the stdlib, and so to its errors,
+    on whatever orjson would write differently (`_plain`) and whatever it refuses: integers
+    beyond 64 bits, lone surrogates (which the stdlib then refuses too, encoding to UTF-8),
+    subclasses, non-string keys, nesting deeper than 254.
+    """
+    if _plain(document):
+        try:
+            return [
+                orjson.dumps({key: document[key] for key in run}, option=_OPTIONS) for run in runs
+            ]
+        except orjson.JSONEncodeError:
+            pass
+    return [_stdlib_dumps({key: document[key] for key in run}) for run in runs]
+
+
+def _dumps(value: Any) -> bytes:
+    """`value` in the documented encoding, as UTF-8 (orjson where it agrees, see _dumps_runs)."""
+    if _plain(value):
+        try:
+            return orjson.dumps(value, option=_OPTIONS)
+        except orjson.JSONEncodeError:
+            pass
+    return _stdlib_dumps(value)
 
 
 def _document(fields: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
@@ -121,7 +181,7 @@ def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
     """Encode an event (a mapping with CANONICAL_KEYS, `at` a datetime) as documented above."""
     document = _document(fields, CANONICAL_KEYS)
     document["at"] = format_at(fields["at"])
-    return _dumps(document).encode("utf-8")
+    return _dumps(document)
 
 
 def event_hash(fields: Mapping[str, Any]) -> str:
@@ -132,6 +192,8 @@ def event_hash(fields: Mapping[str, Any]) -> str:
 _BEFORE_AT = CANONICAL_KEYS[: CANONICAL_KEYS.index("at")]
 _BETWEEN = CANONICAL_KEYS[CANONICAL_KEYS.index("at") + 1 : CANONICAL_KEYS.index("prev_hash")]
 _AFTER_PREV = CANONICAL_KEYS[CANONICAL_KEYS.index("prev_hash") + 1 :]
+_RUNS = (_BEFORE_AT, _BETWEEN, _AFTER_PREV)
+_TEMPLATED = _BEFORE_AT + _BETWEEN + _AFTER_PREV
 
 
 class CanonicalTemplate:
@@ -147,19 +209,19 @@ class CanonicalTemplate:
     __slots__ = ("_after", "_before", "_between")
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
-        self._before = (_dumps(_document(fields, _BEFORE_AT))[:-1] + ',"at":').encode("utf-8")
-        between = _dumps(_document(fields, _BETWEEN))[1:-1]
-        self._between = ("," + between + ',"prev_hash":').encode("utf-8")
-        self._after = ("," + _dumps(_document(fields, _AFTER_PREV))[1:]).encode("utf-8")
+        before, between, after = _dumps_runs(_document(fields, _TEMPLATED), _RUNS)
+        self._before = before[:-1] + b',"at":'
+        self._between = b"," + between[1:-1] + b',"prev_hash":'
+        self._after = b"," + after[1:]
 
     def encode(self, at: str, prev_hash: str) -> bytes:
         """The canonical bytes with `at` (already `format_at`-ed) and `prev_hash`."""
         return b"".join(
             (
                 self._before,
-                _dumps(at).encode("utf-8"),
+                _dumps(at),
                 self._between,
-                _dumps(prev_hash).encode("utf-8"),
+                _dumps(prev_hash),
                 self._after,
             )
         )
