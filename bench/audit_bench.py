@@ -15,7 +15,13 @@ each) through COPY spread over the previous five months, then measures on top of
 - `list_events` (first=50) by actor, by resource id, and by resource id and type: p50/p95
   over random picks — with the appended events not yet indexed (the tail a query must scan)
   and again after the indexer caught up;
-- `verify_chain` events/s over the whole chain.
+- `verify_chain` events/s over the whole chain;
+- the CPU one append of a nested read costs (4 events, `--ids` ids in all, as the server's
+  nested 50-customer view writes them): Python µs of encoding it outside a database, then,
+  appending one batch per transaction on one connection, this process's CPU and the CPU of
+  that connection's PostgreSQL backend per append, and the indexer's backend CPU per append
+  it indexes. Backend CPU is read from /proc (psutil) for that one backend, so other work on
+  the server does not blur it. `--cpu-only` measures just this, on an empty chain.
 Runs under bench/results/.lock, like `bench.run`: one bench at a time on the machine.
 """
 
@@ -33,17 +39,20 @@ import random
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from audit.canonical import GENESIS_HASH, event_hash  # after the path fix-up
+from audit import chain  # after the path fix-up
+from audit.canonical import GENESIS_HASH, CanonicalTemplate, event_hash, format_at
 from audit.chain import append_events
 from audit.events import ActorKind, AuditAction, AuditRecord
 from audit.partitions import ensure_partitions, month_start, next_month
@@ -408,6 +417,139 @@ async def report_recurring(engine: AsyncEngine, events: int, views: int, ids: in
     )
 
 
+# a nested read of 50 customers: one event per resource type, sorted ids as api/graphql writes
+# them; the shares of `--ids` each type gets, and how many fields it names
+NESTED_READ = (("contact", 3, 6), ("customer", 1, 12), ("note", 4, 5), ("order", 3, 7))
+
+
+def nested_read(rng: random.Random, ids: int, start: int | None = None) -> list[AuditRecord]:
+    """The 4 events of one nested read naming `ids` ids in all (neighbouring, per type)."""
+    shares = sum(share for _, share, _ in NESTED_READ)
+    token = uuid.UUID(int=rng.getrandbits(128))
+    request_id = f"{rng.getrandbits(64):016x}"
+    records = []
+    for number, (resource, share, fields) in enumerate(NESTED_READ):
+        count = ids * share // shares
+        first = (start if start is not None else rng.randrange(RESOURCES - ids)) + number * ids
+        names = [str(n) for n in range(first, first + count)]
+        records.append(
+            AuditRecord(
+                actor=f"user{rng.randrange(ACTORS)}",
+                actor_kind=ActorKind.USER,
+                action=AuditAction.READ,
+                resource_type=resource,
+                resource_ids=sorted(names, key=lambda i: (len(i), i)),
+                fields=sorted(f"field{n}" for n in range(fields)),
+                operation="NestedCustomers",
+                query_hash="9f" * 32,
+                ip="10.1.2.3",
+                user_agent="Mozilla/5.0 (X11; Linux x86_64) audit_bench",
+                request_id=request_id,
+                token_id=token,
+            )
+        )
+    return records
+
+
+def python_append_us(ids: int, rounds: int = 20_000) -> dict[str, float]:
+    """Median µs per append of each step `chain._append` runs in Python before it executes."""
+    records = nested_read(random.Random(3), ids)
+    stamp = format_at(dt.datetime.now(dt.UTC))
+    steps: dict[str, list[float]] = {"prepare": [], "template": [], "bound": [], "hash": []}
+    for round_number in range(rounds + 2_000):
+        started = time.perf_counter()
+        rows = [chain.prepare_row(record) for record in records]
+        prepared = time.perf_counter()
+        templates = [CanonicalTemplate(row) for row in rows]
+        templated = time.perf_counter()
+        chain._bound(rows)
+        bound = time.perf_counter()
+        prev_hash = GENESIS_HASH
+        for template in templates:
+            prev_hash = template.hash(stamp, prev_hash)
+        hashed = time.perf_counter()
+        if round_number >= 2_000:  # warmed up
+            steps["prepare"].append(prepared - started)
+            steps["template"].append(templated - prepared)
+            steps["bound"].append(bound - templated)
+            steps["hash"].append(hashed - bound)
+    medians = {step: statistics.median(times) * 1e6 for step, times in steps.items()}
+    medians["total"] = sum(medians.values())
+    return medians
+
+
+_EVENTS_BYTES = text(
+    "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('audit_events')"
+)
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+async def appends_cpu(
+    url: str, appends: int, ids: int, views: int, group: int
+) -> tuple[float, float, float, float]:
+    """Append `appends` nested reads, `group` to a transaction as `audit.batch` does, on one
+    connection, then index them; returns this process's CPU per read, its backend's CPU per
+    read while appending and while indexing (seconds), and audit_events bytes per read."""
+    engine = create_engine(url, PoolOptions(size=1, max_overflow=0, statement_timeout_ms=0))
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    rng = random.Random(13 + group)
+    starts = [rng.randrange(RESOURCES - 4 * ids) for _ in range(views)]
+    reads = [nested_read(rng, ids, rng.choice(starts)) for _ in range(appends + 200)]
+    batches = [
+        [record for read in reads[first : first + group] for record in read]
+        for first in range(0, len(reads), group)
+    ]
+    warm_up = 200 // group
+    try:
+        async with engine.connect() as connection:
+            backend = psutil.Process(
+                await connection.scalar(text("SELECT pg_backend_pid()"))  # type: ignore[arg-type]
+            )
+            size = int(await connection.scalar(_EVENTS_BYTES) or 0)
+        for batch in batches[:warm_up]:  # plans, partitions, caches
+            async with sessions() as session, session.begin():
+                await append_events(session, batch)
+        if index_once is not None:
+            await index_once(engine)
+        python, database = time.process_time(), _cpu_seconds(backend)
+        for batch in batches[warm_up:]:
+            async with sessions() as session, session.begin():
+                await append_events(session, batch)
+        python = time.process_time() - python
+        database = _cpu_seconds(backend) - database
+        indexing = _cpu_seconds(backend)
+        if index_once is not None:
+            await index_once(engine)
+        indexing = _cpu_seconds(backend) - indexing
+        async with engine.connect() as connection:
+            grown = int(await connection.scalar(_EVENTS_BYTES) or 0)
+        count = len(reads) - warm_up * group
+        return python / count, database / count, indexing / count, (grown - size) / len(reads)
+    finally:
+        await engine.dispose()
+
+
+async def report_append_cpu(url: str, appends: int, ids: int, views: int) -> None:
+    """Python and PostgreSQL CPU per nested read's append, and the indexer's per read."""
+    steps = python_append_us(ids)
+    print(
+        f"python per append of a {len(NESTED_READ)}-event, {ids}-id read: "
+        f"{steps['total']:.1f} µs (prepare_row {steps['prepare']:.1f}, templates "
+        f"{steps['template']:.1f}, parameters {steps['bound']:.1f}, hashes {steps['hash']:.1f})"
+    )
+    for group in (1, 8):
+        python, database, indexing, size = await appends_cpu(url, appends, ids, views, group)
+        print(
+            f"CPU per read, {group} read(s) per transaction: python {python * 1e6:.0f} µs, "
+            f"PostgreSQL backend {database * 1e3:.3f} ms appending + {indexing * 1e3:.3f} ms "
+            f"indexing; audit_events {size:,.0f} bytes per read"
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events to seed")
@@ -425,11 +567,18 @@ async def main() -> None:
         ),
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--cpu-only", action="store_true", help="only the CPU per append, on an empty chain"
+    )
     args = parser.parse_args()
 
     url = await create_database(args.admin_url)
     engine = create_engine(url, PoolOptions(size=10, statement_timeout_ms=0))
     try:
+        if args.cpu_only:
+            await upgrade_to_head(engine)
+            await report_append_cpu(url, args.appends, args.ids, args.views)
+            return
         await upgrade_to_head(engine)
         print(f"seeding {args.events:,} events")
         await seed(url, args.events)
@@ -462,6 +611,7 @@ async def main() -> None:
         async with engine.connect() as connection:
             report = await verify_chain(connection)
         print(f"verify: {report.describe()}")
+        await report_append_cpu(url, args.appends, args.ids, args.views)
     finally:
         await engine.dispose()
         if not args.keep:
