@@ -11,15 +11,18 @@ import hashlib
 import logging
 import re
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from api.auth.backend import authenticate
+from api.auth.backend import authenticate, authenticate_read, known_users
 from api.auth.errors import AuthenticationError, unauthorized_response
+from api.auth.known_users import StalePrincipal, UserFacts, confirm_users
 from api.exports import UploadRefusedError, bulk_runtime, close_uploads, upload_payload
 from api.hardening.rate_limit import too_many_requests
 from api.metrics import observe_operation
@@ -38,6 +41,7 @@ from resolvers.errors import DossierError, ForbiddenError, NotFoundError
 from resolvers.sqljson import RawJSON
 
 log = logging.getLogger("dossier.graphql")
+T = TypeVar("T")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 OPERATION = re.compile(r"\b(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]{0,99})")
@@ -78,25 +82,44 @@ def spliced(data: RawJSON, errors: list[dict[str, Any]]) -> bytes:
     return b'{"data":' + data.text + b',"errors":' + orjson.dumps(errors) + b"}"
 
 
-async def _append(session: Any, records: Any) -> int:
-    """Append a batch of read events; the statements it took, which each of its requests
-    counts as its own (`append_events` is looked up when called: tests and bench variants
-    replace it)."""
+async def _counted(work: Awaitable[T]) -> tuple[int, T]:
+    """The statements `work` ran, which each request of a read-audit batch counts as its own,
+    and what it returned."""
     counter = [0]
     token = statement_counter.set(counter)
     try:
-        await append_events(session, records)
+        result = await work
     finally:
         statement_counter.reset(token)
-    return counter[0]
+    return counter[0], result
+
+
+async def _append(session: Any, records: Any) -> int:
+    """Append a batch of read events (`append_events` is looked up when called: tests and bench
+    variants replace it)."""
+    statements, _ = await _counted(append_events(session, records))
+    return statements
 
 
 def read_audit(state: AppState) -> ReadAuditBatcher:
-    """This process's group committer of read events, made on first use."""
+    """This process's group committer of read events, made on first use. It also confirms the
+    user rows that reads were authenticated with (`authenticate_read`)."""
     batcher: ReadAuditBatcher | None = state.extras.get("read_audit")
     if batcher is None:
-        batcher = state.extras["read_audit"] = ReadAuditBatcher(state.sessions, _append)
+        known = known_users(state)
+
+        async def confirm(session: Any, claims: Any) -> tuple[int, list[Exception | None]]:
+            return await _counted(confirm_users(session, claims, known))
+
+        batcher = ReadAuditBatcher(state.sessions, _append, confirm)
+        state.extras["read_audit"] = batcher
     return batcher
+
+
+def changes_nothing(query: str, is_upload: bool) -> bool:
+    """Whether the request can only read: GraphQL keywords are case-sensitive, so a document
+    that can run a mutation (or a subscription) spells the word, wherever it stands."""
+    return not is_upload and "mutation" not in query and "subscription" not in query
 
 
 def request_id_of(request: Request) -> str:
@@ -188,6 +211,16 @@ def audit_records(
     return records
 
 
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What the client asked for, checked for shape."""
+
+    query: str
+    variables: dict[str, Any]
+    name: str | None
+    meta: RequestMeta
+
+
 async def graphql_endpoint(request: Request) -> Response:
     state: AppState = request.app.state.dossier
     request_id = request_id_of(request)
@@ -202,7 +235,7 @@ async def graphql_endpoint(request: Request) -> Response:
             "Content-Type must be application/json", "BAD_REQUEST", 415, request_id
         )
     try:
-        principal = await authenticate(request)
+        principal, unconfirmed = await authenticate_read(request)
     except AuthenticationError as error:
         return unauthorized_response(error)
     wait = await state.extras["rate_limiter"].spend(principal)
@@ -245,6 +278,44 @@ async def graphql_endpoint(request: Request) -> Response:
         operation=operation_name_of(query, operation_name),
         query_hash=hashlib.sha256(query.encode()).hexdigest(),
     )
+    if unconfirmed is not None and not changes_nothing(query, is_upload):
+        unconfirmed = None  # a write must not run at all for a revoked token: check first
+        try:
+            principal = await authenticate(request)
+        except AuthenticationError as error:
+            await close_uploads(request)
+            return unauthorized_response(error)
+    operation = Operation(query, variables, operation_name, meta)
+    try:
+        try:
+            return await _serve(request, state, principal, unconfirmed, operation)
+        except StalePrincipal:
+            # renamed or moved while the read ran: answer as who they are now
+            try:
+                principal = await authenticate(request)
+            except AuthenticationError as error:
+                return unauthorized_response(error)
+            return await _serve(request, state, principal, None, operation)
+    finally:
+        await close_uploads(request)
+
+
+async def _serve(
+    request: Request,
+    state: AppState,
+    principal: Principal,
+    unconfirmed: UserFacts | None,
+    operation: Operation,
+) -> Response:
+    """Execute, audit and answer; `unconfirmed`: the user facts that must still hold when the
+    read's events commit (raises StalePrincipal when they changed but the token is valid)."""
+    query, variables, operation_name, meta = (
+        operation.query,
+        operation.variables,
+        operation.name,
+        operation.meta,
+    )
+    request_id = meta.request_id or ""
     store = state.extras["policy_store"]
     decisions = state.extras["decision_cache"].for_principal(principal, store.current())
     db = RequestDatabase(state.sessions)
@@ -305,20 +376,25 @@ async def graphql_endpoint(request: Request) -> Response:
         )
         try:
             if context.pending_events or is_mutation(query) or context.extras.get("policy_changed"):
+                if unconfirmed is not None:  # cannot happen (`changes_nothing`); never commit it
+                    raise StalePrincipal
                 # a write and its events share one transaction
                 if records:
                     await append_events(db.session, records)
                 await db.commit()
             else:
                 await db.close()  # a read commits nothing of its own: only its events
-                if records:
-                    counter[0] += await read_audit(state).append(records)
+                if records or unconfirmed is not None:
+                    counter[0] += await read_audit(state).append(records, unconfirmed)
+        except AuthenticationError as refused_caller:
+            return unauthorized_response(refused_caller)
+        except StalePrincipal:
+            raise
         except Exception:
             log.exception("audit write failed; response withheld", extra={"request_id": request_id})
             return error_response("The request could not be audited", "INTERNAL", 503, request_id)
     finally:
         await db.close()
-        await close_uploads(request)
         statement_counter.reset(token)
     if context.extras.get("policy_changed"):
         # this process answers its next request under the new rules; the others hear NOTIFY

@@ -10,6 +10,12 @@ chain still has one writer at a time.
 
 A failed batch is retried request by request, so a record that cannot be written fails its own
 request only. Writes do not come here: their events belong to their own transaction.
+
+A request may also hand over a precondition that must still hold when its events commit (the
+endpoint's: that the caller's user row is unchanged, `api.auth.known_users`). The batch checks
+all of them first, in its own transaction and with one `check` call; a request whose condition
+fails gets that failure, and its events are not written: it is not answered, so nothing was
+shown.
 """
 
 from __future__ import annotations
@@ -17,28 +23,50 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit.events import AuditRecord
 
-Appender = Callable[[AsyncSession, Sequence[AuditRecord]], Awaitable[Any]]
+# both return the statements they ran (None: not counted), which every request of the batch
+# counts as its own
+Appender = Callable[[AsyncSession, Sequence[AuditRecord]], Awaitable[int | None]]
+# per precondition, None when it holds or the exception its request fails with
+Checker = Callable[[AsyncSession, Sequence[Any]], Awaitable[tuple[int, list[Exception | None]]]]
 MAX_BATCH_REQUESTS = 128  # bounds one transaction's size and the lock's hold time
 
 
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    records: Sequence[AuditRecord]
+    precondition: Any  # None: nothing to check
+    future: asyncio.Future[int]
+
+
+async def _no_check(session: AsyncSession, preconditions: Sequence[Any]) -> tuple[int, list[Any]]:
+    raise RuntimeError("a precondition was given, but the batcher has no checker")
+
+
 class ReadAuditBatcher:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], append: Appender) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        append: Appender,
+        check: Checker = _no_check,
+    ) -> None:
         self._sessions = sessions
         self._append = append
-        self._waiting: list[tuple[Sequence[AuditRecord], asyncio.Future[Any]]] = []
+        self._check = check
+        self._waiting: list[_Waiter] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def append(self, records: Sequence[AuditRecord]) -> Any:
-        """Return once `records` are committed, with what the appender returned for their
-        batch (the endpoint counts statements with it); raise if they could not be."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append((records, future))
+    async def append(self, records: Sequence[AuditRecord], precondition: Any = None) -> int:
+        """Return once `records` are committed, with the statements their batch took; raise if
+        they could not be, or with the precondition's failure if it no longer holds."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiter(records, precondition, future))
         if self._flusher is None or self._flusher.done():
             # a context of its own: the flusher serves many requests, not the first one's
             self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
@@ -49,8 +77,8 @@ class ReadAuditBatcher:
         try:
             await self._flush_waiting()
         except BaseException as stopped:  # cancelled at shutdown: nobody waits for ever
-            for _, future in self._waiting:
-                _settle(future, error=RuntimeError("read audit stopped"))
+            for waiter in self._waiting:
+                _settle(waiter.future, error=RuntimeError("read audit stopped"))
             self._waiting.clear()
             raise stopped
 
@@ -59,31 +87,47 @@ class ReadAuditBatcher:
             batch = self._waiting[:MAX_BATCH_REQUESTS]
             del self._waiting[:MAX_BATCH_REQUESTS]
             try:
-                done = await self._write([record for records, _ in batch for record in records])
+                await self._write(batch)
             except Exception as error:
                 if len(batch) == 1:
-                    _settle(batch[0][1], error=error)
+                    _settle(batch[0].future, error=error)
                     continue
-                for records, future in batch:
+                for waiter in batch:
                     try:
-                        alone = await self._write(records)
+                        await self._write([waiter])
                     except Exception as own_error:
-                        _settle(future, error=own_error)
-                    else:
-                        _settle(future, alone)
-            else:
-                for _, future in batch:
-                    _settle(future, done)
+                        _settle(waiter.future, error=own_error)
 
-    async def _write(self, records: Sequence[AuditRecord]) -> Any:
+    async def _write(self, batch: Sequence[_Waiter]) -> None:
+        """Check, append and commit `batch`, then settle its waiters; raise to retry them."""
+        checked = [waiter for waiter in batch if waiter.precondition is not None]
         async with self._sessions() as session:
-            result = await self._append(session, records)
+            statements, failures = 0, [None] * len(checked)
+            if checked:
+                statements, failures = await self._check(
+                    session, [waiter.precondition for waiter in checked]
+                )
+            refused = {
+                id(waiter): failure
+                for waiter, failure in zip(checked, failures, strict=True)
+                if failure is not None
+            }
+            records = [
+                record for waiter in batch if id(waiter) not in refused for record in waiter.records
+            ]
+            if records:
+                statements += await self._append(session, records) or 0
             await session.commit()
-        return result
+        for waiter in batch:
+            failure = refused.get(id(waiter))
+            if failure is None:
+                _settle(waiter.future, statements)
+            else:
+                _settle(waiter.future, error=failure)
 
 
 def _settle(
-    future: asyncio.Future[Any], result: Any = None, *, error: BaseException | None = None
+    future: asyncio.Future[int], result: int = 0, *, error: BaseException | None = None
 ) -> None:
     if future.done():
         return

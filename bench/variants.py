@@ -125,6 +125,10 @@ def create_auth_off_app() -> Starlette:
         async def fixed_principal(request: Request) -> Principal:
             return principal
 
+        async def fixed_principal_read(request: Request) -> tuple[Principal, None]:
+            return principal, None  # nothing to confirm after the read either
+
         _replace_in_endpoint("authenticate", fixed_principal)
+        _replace_in_endpoint("authenticate_read", fixed_principal_read)
 
     return _after_startup(create_app(), switch_off)

@@ -15,9 +15,13 @@ from resolvers.errors import ForbiddenError
 
 
 def require(context: RequestContext, resource: Resource, action: Action, operation: str) -> None:
-    """Refuse an operation the caller has no rule for at all, before touching anything."""
+    """Refuse an operation the caller has no rule for at all, before touching anything.
+
+    `operation` is a root field: a mutation, or for READ a query field (`auditEvents`, `users`).
+    """
     if not context.decisions.can(resource, action):
-        raise ForbiddenError(f"Mutation.{operation}", f"Not allowed to {operation}")
+        root = "Query" if action is Action.READ else "Mutation"
+        raise ForbiddenError(f"{root}.{operation}", f"Not allowed to {operation}")
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,9 @@ the user's row: `is_active` and `token_version` make deactivation, password chan
 removals take effect on the next request in every process, without a revocation list. A
 partner token (prefix `dpt_`) costs one unique-index query by its SHA-256 digest. Either way
 it is one small query per request, never one per GraphQL field: the Principal is built once and
-travels in the request context.
+travels in the request context. GraphQL reads skip the up-front query when this process has
+read the user's row before, and confirm it after the read instead (`authenticate_read`,
+`api.auth.known_users`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Row
 from starlette.requests import Request
 
-from api.auth.access_tokens import verify_access_token
+from api.auth.access_tokens import AccessClaims, verify_access_token
 from api.auth.errors import AuthenticationError, AuthFailure
+from api.auth.known_users import KnownUsers, UserFacts
 from api.state import AppState
 from db.models import PartnerToken, User
 from identity.opaque_tokens import PARTNER_TOKEN_PREFIX, secret_digest
@@ -62,13 +65,25 @@ async def _fetch_one(state: AppState, statement: Any, params: dict[str, Any]) ->
         return result.first()
 
 
+def known_users(state: AppState) -> KnownUsers:
+    """This process's last-read user rows (`api.auth.known_users`), made on first use."""
+    known: KnownUsers | None = state.extras.get("known_users")
+    if known is None:
+        known = state.extras["known_users"] = KnownUsers()
+    return known
+
+
 async def authenticate(request: Request) -> Principal:
     """The Principal of this request; raises AuthenticationError(code) when there is none."""
     state: AppState = request.app.state.dossier
     token = bearer_token(request.headers.get("authorization"))
     if token.startswith(PARTNER_TOKEN_PREFIX):
         return await _partner_principal(state, token)
-    claims = verify_access_token(state.settings.auth, token)
+    return await _checked_user(state, verify_access_token(state.settings.auth, token))
+
+
+async def _checked_user(state: AppState, claims: AccessClaims) -> Principal:
+    """The user of verified `claims`, checked against the user's row, which is remembered."""
     row = await _fetch_one(state, _USER_BY_ID, {"user_id": claims.user_id})
     if row is None:
         raise AuthenticationError(AuthFailure.UNKNOWN_USER)
@@ -76,11 +91,35 @@ async def authenticate(request: Request) -> Principal:
         raise AuthenticationError(AuthFailure.INACTIVE_USER)
     if row.token_version != claims.token_version:
         raise AuthenticationError(AuthFailure.REVOKED)
+    facts = UserFacts(claims.user_id, row.username, row.department_id, row.token_version)
+    known_users(state).remember(facts)
+    return _user_principal(facts)
+
+
+async def authenticate_read(request: Request) -> tuple[Principal, UserFacts | None]:
+    """Like `authenticate`, but a user token may be vouched for by the row this process read
+    last for its user, without a query; the facts it relied on are returned, and the caller
+    must confirm them (`confirm_users`) before it answers. None: nothing to confirm.
+
+    Only for requests that change nothing (see `api.auth.known_users`).
+    """
+    state: AppState = request.app.state.dossier
+    token = bearer_token(request.headers.get("authorization"))
+    if token.startswith(PARTNER_TOKEN_PREFIX):
+        return await _partner_principal(state, token), None
+    claims = verify_access_token(state.settings.auth, token)
+    facts = known_users(state).get(claims.user_id)
+    if facts is not None and facts.token_version == claims.token_version:
+        return _user_principal(facts), facts
+    return await _checked_user(state, claims), None
+
+
+def _user_principal(facts: UserFacts) -> Principal:
     return Principal(
         kind=PrincipalKind.USER,
-        name=row.username,
-        user_id=claims.user_id,
-        department_id=row.department_id,
+        name=facts.username,
+        user_id=facts.user_id,
+        department_id=facts.department_id,
     )
 
 
