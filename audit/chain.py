@@ -16,8 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
+from operator import countOf
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, Text, TextClause, Uuid, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
@@ -57,6 +59,9 @@ _TYPES: dict[str, Any] = {
 }
 # what is only known under the lock; every other parameter is bound before it is taken
 _CHAINED = ("seq", "at", "prev_hash", "hash")
+_PLAIN_COLUMNS = tuple(
+    column for column in _COLUMNS if column not in _CHAINED and column not in _ARRAYS
+)
 
 
 @functools.lru_cache(maxsize=64)
@@ -96,6 +101,17 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _strings(items: Any) -> list[str]:
+    """`[str(item) for item in items]`, without calling `str` when every item is a str already.
+
+    The ids come as strings (api/graphql); calling `str` on each of 550 cost ~17 µs, counting
+    their types in C ~5 µs. Exact `str` only: a subclass may write itself otherwise.
+    """
+    if type(items) is list and countOf(map(type, items), str) == len(items):
+        return items.copy()
+    return list(map(str, items))
+
+
 def prepare_row(record: AuditRecord) -> dict[str, Any]:
     """The stored, hashable form of a record (without seq, at and hashes); validates it."""
     row: dict[str, Any] = {
@@ -103,8 +119,8 @@ def prepare_row(record: AuditRecord) -> dict[str, Any]:
         "actor_kind": str(record.actor_kind),
         "action": str(record.action),
         "resource_type": _text(record.resource_type),
-        "resource_ids": list(map(str, record.resource_ids)),
-        "fields": list(map(str, record.fields)),
+        "resource_ids": _strings(record.resource_ids),
+        "fields": _strings(record.fields),
         "changes": normalise_changes(record.changes),
         "operation": _text(record.operation),
         "query_hash": _text(record.query_hash),
@@ -135,24 +151,44 @@ def prepare_row(record: AuditRecord) -> dict[str, Any]:
 def _array_literal(items: list[str]) -> str:
     """`items` as a PostgreSQL text[] literal: every element quoted, `\\` and `"` escaped.
 
+    orjson's JSON array of strings is that literal, brackets aside, unless it escaped
+    something: `\\` and `"` are escaped alike, but JSON also escapes controls, which the array
+    would read as the letter after the backslash. 2.5 µs for 550 ids instead of 10 µs. Else
     `items` hold no NUL (`prepare_row` refuses it), so NUL can stand in for the separators
     while the whole is escaped in two passes instead of element by element.
     """
-    if not items:
-        return "{}"
+    try:
+        encoded = orjson.dumps(items)
+    except orjson.JSONEncodeError:  # a lone surrogate: PostgreSQL refuses it, not this
+        encoded = b"\\"
+    if b"\\" not in encoded:
+        return "{" + encoded[1:-1].decode("utf-8") + "}"
     body = "\x00".join(items).replace("\\", "\\\\").replace('"', '\\"')
     return '{"' + body.replace("\x00", '","') + '"}'
 
 
+@functools.lru_cache(maxsize=64)
+def _parameter_names(index: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of event `index`'s parameters bound before the lock: columns, then arrays."""
+    return (
+        tuple(f"{column}_{index}" for column in _PLAIN_COLUMNS),
+        tuple(f"{column}_{index}" for column in _ARRAYS),
+    )
+
+
 def _bound(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The insert's parameters that do not depend on the chain head."""
+    """The insert's parameters that do not depend on the chain head.
+
+    Names made once per position, values fetched in C: formatting 17 names per event and
+    testing each column cost ~3 µs an event.
+    """
     parameters: dict[str, Any] = {}
     for index, row in enumerate(rows):
-        for column in _COLUMNS:
-            if column in _ARRAYS:
-                parameters[f"{column}_{index}"] = _array_literal(row[column])
-            elif column not in _CHAINED:
-                parameters[f"{column}_{index}"] = row[column]
+        names, arrays = _parameter_names(index)
+        parameters.update(zip(names, map(row.__getitem__, _PLAIN_COLUMNS), strict=True))
+        parameters.update(
+            zip(arrays, (_array_literal(row[column]) for column in _ARRAYS), strict=True)
+        )
     return parameters
 
 

@@ -1,0 +1,127 @@
+"""What an append binds before the lock: the rows `prepare_row` makes and the text[] literals."""
+
+from __future__ import annotations
+
+import enum
+import random
+
+import pytest
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.types import Text
+
+from audit.chain import AuditWriteError, _array_literal, _bound, prepare_row
+from audit.events import AuditRecord
+
+# the characters a literal's quoting and orjson's escaping care about, and a few others
+ALPHABET = list('\\"{},; \t\n\r\x01\x1f\x7f\u2028\u2029\x85\ufeff') + [
+    "NULL",
+    "北",
+    "\U0001f600",
+    "a",
+    "7",
+]
+
+
+def random_items(rng: random.Random) -> list[str]:
+    return [
+        "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(6)))
+        for _ in range(rng.randrange(8))
+    ]
+
+
+async def test_array_literals_read_back_as_their_items_whatever_the_text(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    rng = random.Random(20261123)
+    lists = [random_items(rng) for _ in range(2000)]
+    lists += [[], [""], ["plain", "ids", "1", "22"], ['say "hi"'], ["back\\slash"], ["\n"]]
+    statement = text(
+        "SELECT ordinality, CAST(literal AS text[]) AS items "
+        "FROM unnest(:literals) WITH ORDINALITY AS t(literal, ordinality) ORDER BY ordinality"
+    ).bindparams(bindparam("literals", type_=ARRAY(Text())))
+    async with sessions() as session:
+        result = await session.execute(
+            statement, {"literals": [_array_literal(items) for items in lists]}
+        )
+        assert [row.items for row in result] == lists
+
+
+class Colour(str, enum.Enum):  # noqa: UP042  # the mixin whose str() is not its value
+    RED = "red"  # str() of it is "Colour.RED", which is what an append always recorded
+
+
+class Shouting(str):
+    def __str__(self) -> str:
+        return self.upper()
+
+
+@pytest.mark.parametrize(
+    ("ids", "stored"),
+    [
+        (["1", "2"], ["1", "2"]),
+        (("1", "2"), ["1", "2"]),
+        ([1, 2], ["1", "2"]),
+        (range(3), ["0", "1", "2"]),
+        ([Colour.RED], [str(Colour.RED)]),
+        ([Shouting("a"), "b"], ["A", "b"]),
+        ([], []),
+    ],
+)
+def test_ids_and_fields_are_stored_as_str_of_each(ids: object, stored: list[str]) -> None:
+    record = AuditRecord(actor="a", actor_kind="USER", action="READ", resource_ids=ids, fields=ids)  # type: ignore[arg-type]
+    row = prepare_row(record)
+    assert row["resource_ids"] == stored and row["fields"] == stored
+    assert all(type(item) is str for item in row["resource_ids"] + row["fields"])
+
+
+def test_the_callers_list_is_not_what_is_stored() -> None:
+    ids = ["1", "2"]
+    row = prepare_row(AuditRecord(actor="a", actor_kind="USER", action="READ", resource_ids=ids))
+    ids.append("3")
+    assert row["resource_ids"] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        AuditRecord(actor="a", actor_kind="USER", action="READ", resource_ids="12"),
+        AuditRecord(actor="a", actor_kind="USER", action="READ", fields="name"),
+        AuditRecord(actor="a", actor_kind="USER", action="READ", resource_ids=["1", "2\x003"]),
+        AuditRecord(actor="a", actor_kind="USER", action="READ", fields=["a\x00"]),
+        AuditRecord(actor="a\x00", actor_kind="USER", action="READ"),
+        AuditRecord(actor="a", actor_kind="USER", action="READ", user_agent="x\x00"),
+        AuditRecord(actor="", actor_kind="USER", action="READ"),
+    ],
+)
+def test_what_cannot_be_recorded_is_refused(record: AuditRecord) -> None:
+    with pytest.raises(AuditWriteError):
+        prepare_row(record)
+
+
+def test_bound_parameters_name_every_column_but_the_chained_ones() -> None:
+    rows = [
+        prepare_row(
+            AuditRecord(
+                actor=f"user{n}",
+                actor_kind="USER",
+                action="READ",
+                resource_type="customer",
+                resource_ids=[str(n), "x"],
+                fields=["name"],
+                request_id=f"r{n}",
+            )
+        )
+        for n in range(3)
+    ]
+    parameters = _bound(rows)
+    assert parameters["actor_2"] == "user2" and parameters["request_id_0"] == "r0"
+    assert parameters["resource_ids_1"] == '{"1","x"}' and parameters["fields_2"] == '{"name"}'
+    assert parameters["token_id_0"] is None and parameters["changes_1"] is None
+    assert len(parameters) == 3 * 13
+    assert not any(name.startswith(("seq_", "at_", "prev_hash_", "hash_")) for name in parameters)
+
+
+def test_a_literal_of_what_orjson_refuses_is_still_made() -> None:
+    assert _array_literal(["a", "\ud800"]) == '{"a","\ud800"}'
