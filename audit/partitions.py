@@ -8,7 +8,9 @@ partitions are made for the current and the next month: at migration, at server 
 (`ensure_partitions`) and, as a backstop, by the first append that lands in a month this process
 has not seen (`ensure_partition_for`). The SQL function `audit_ensure_partition(date)` from the
 migration does the DDL, tolerates a concurrent creator, and on a populated default partition
-warns and leaves the rows where they are rather than failing the append.
+warns and leaves the rows where they are rather than failing the append. Being made with
+PARTITION OF, a new partition takes the parent's column compression: lz4 for the event arrays
+since migration 0008, which also altered the partitions that already existed.
 """
 
 from __future__ import annotations
