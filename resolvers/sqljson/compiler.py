@@ -26,6 +26,7 @@ from typing import Any
 
 from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     FromClause,
     Integer,
@@ -207,7 +208,7 @@ class ReadCompiler:
         data = json_object(pairs)
         withheld = [d for level in self.levels for d in self._withheld(level)]
         denied = func.array_remove(array(withheld), null()) if withheld else array([], type_=Text)
-        ids = [func.string_to_array(self._marks[level.ids], _COMMA) for level in self.levels]
+        ids = [self._level_ids(level) for level in self.levels]
         columns = [cast(data, Text).label("data"), denied.label("denied"), *ids]
         if not self._groups:
             return select(*columns)
@@ -256,6 +257,15 @@ class ReadCompiler:
         allowed = self.decisions.rows(spec.resource, Action.READ)
         live = [spec.table.c.archived_at.is_(None)] if spec.has_archive else []
         return [allowed.sql(facts), *live]
+
+    def _level_ids(self, level: Level) -> ColumnElement[Any]:
+        """The ids of `level`'s rows for the read log; integer keys as int8[], which asyncpg
+        decodes to ints in C and the log sorts as integers (as text, sorting them by length and
+        text cost ~0.15 ms per 550-id view)."""
+        joined = func.string_to_array(self._marks[level.ids], _COMMA)
+        if isinstance(level.rows.c._pk.type, Integer):
+            return cast(joined, ARRAY(BigInteger))
+        return joined
 
     def _withheld(self, level: Level) -> list[ColumnElement[Any]]:
         """`Materialiser`'s withheld fields: hidden ones once any row came, masked ones per row."""
