@@ -14,6 +14,6 @@ read logs and denials of both on every demo role.
 """
 
 from resolvers.sqljson.compiler import NotCompilableError
-from resolvers.sqljson.executor import RawJSON, answer
+from resolvers.sqljson.executor import RawJSON, answer, answer_again, request_key
 
-__all__ = ["NotCompilableError", "RawJSON", "answer"]
+__all__ = ["NotCompilableError", "RawJSON", "answer", "answer_again", "request_key"]

@@ -113,9 +113,14 @@ def error_codes(body: dict[str, Any]) -> list[str]:
 
 
 def switch_off_sql(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every SQL compilation decline, so the direct executor answers."""
+    """Make every SQL compilation decline, and forget the compiled ones, so the direct executor
+    answers."""
 
     async def not_compiled(*_: Any) -> Any:
         raise NotCompilableError("switched off")
 
+    async def not_compiled_before(*_: Any) -> None:
+        return None
+
     monkeypatch.setattr("resolvers.sqljson.answer", not_compiled)
+    monkeypatch.setattr("api.graphql.answer_again", not_compiled_before)
