@@ -203,7 +203,7 @@ class CanonicalTemplate:
     so it encodes the rest here, outside the lock, and under the lock only splices in two
     JSON strings and hashes. The bytes are those of `canonical_bytes`: the keys are sorted, so
     the encoding is the three runs of keys around `at` and `prev_hash`, each encoded like the
-    whole (`tests/audit/test_canonical.py` checks the two agree).
+    whole (`tests/audit/test_canonical.py` and `test_canonical_orjson.py` check the two agree).
     """
 
     __slots__ = ("_after", "_before", "_between")

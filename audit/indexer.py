@@ -46,7 +46,12 @@ log = logging.getLogger(__name__)
 # pg_advisory_xact_lock key of the indexer ("audit_ix"); the insight refresher uses another
 INDEX_LOCK_KEY = 0x61756469745F6978
 # events per statement: 500 read events of 550 ids are 275k (id, event) pairs; the more events
-# per batch, the more often an id recurs within it and the fewer index rows it makes
+# per batch, the more often an id recurs within it and the fewer index rows it makes. Measured
+# (backend CPU per event, 4-event reads of 550 ids): 2000 instead of 500 cut it from 0.143 to
+# 0.077 ms when the reads came from 20 views, but raised it from 0.56 to 0.68 ms when no id
+# recurred (the grouping outgrows work_mem); a row costs ~3.3 µs to insert, a pair ~0.3 µs to
+# group. Deduplicating the pairs in one aggregate instead of per event, or array_agg(DISTINCT),
+# cost more (90 and 73 ms a batch instead of 56-63)
 INDEX_BATCH = 500
 
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
