@@ -385,7 +385,9 @@ async def _serve(
             for e in result.errors or ()
             if isinstance(e.original_error, NotFoundError) and e.path and is_mutation(query)
         }
-        if await db.recover():
+        # only a failed field leaves a transaction to recover; an answer without errors had
+        # every statement succeed (the check went through SQLAlchemy's session on every request)
+        if result.errors and await db.recover():
             # whatever the lost transaction wrote is gone, and so are the events describing it
             context.pending_events.clear()
         records = context.pending_events + audit_records(

@@ -19,7 +19,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api.auth.access_tokens import issue_access_token
+from api.auth.access_tokens import issue_access_token, verify_access_token
+from api.auth.errors import AuthenticationError
 from api.auth.settings import AuthSettings
 from api.state import AppState
 from identity.users import deactivate_user, revoke_user_tokens, set_password
@@ -329,3 +330,32 @@ async def test_key_rotation_keeps_tokens_of_the_previous_key_valid(
         response = await probe_client.get("/whoami", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
     assert probe.reached == 2
+
+
+def test_a_remembered_token_still_expires(state: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = state.settings.auth
+    issued = issue_access_token(settings, user_id=7, token_version=3)
+    assert verify_access_token(settings, issued.token).user_id == 7
+    assert verify_access_token(settings, issued.token).user_id == 7  # from memory now
+    later = time.time() + issued.expires_in + settings.leeway_seconds + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(AuthenticationError) as refused:
+        verify_access_token(settings, issued.token)
+    assert refused.value.code == "expired"
+
+
+def test_a_token_remembered_under_other_settings_is_verified_again(state: AppState) -> None:
+    settings = state.settings.auth
+    token = issue_access_token(settings, user_id=7, token_version=3).token
+    verify_access_token(settings, token)
+    # the same token where its key is no longer in the ring: refused, not remembered
+    without_its_key = dataclasses.replace(settings, jwt_keys={"k9": "n" * 40}, jwt_key_id="k9")
+    with pytest.raises(AuthenticationError) as refused:
+        verify_access_token(without_its_key, token)
+    assert refused.value.code == "unknown_kid"
+    # and a tampered copy is never the remembered one
+    head, body, signature = token.split(".")
+    forged = f"{head}.{body}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    with pytest.raises(AuthenticationError) as forged_refused:
+        verify_access_token(settings, forged)
+    assert forged_refused.value.code in {"bad_signature", "malformed_token"}
