@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.database import BenchDatabase, prepare_database
+from bench.database import BenchDatabase, checkpoint, prepare_database
 from bench.load import LoadResult, run_load, wrk_available
 from bench.peer import PeerUnavailableError, ensure_postgraphile, postgraphile_command
 from bench.profile import py_spy
@@ -244,6 +244,7 @@ def measure_server(
         run_load(url, body, headers, concurrency=warm, seconds=args.warmup, use_wrk=args.wrk)
         measurements = []
         for concurrency in args.concurrency:
+            checkpoint(database.url)
             with ProcessWatch(server.pid) as memory, DatabaseCPU() as database_cpu:
                 load = run_load(
                     url,
