@@ -128,8 +128,15 @@ def _decrypted(text: str, cipher: FieldCipher) -> str:
 def request_key(query_hash: str | None, operation_name: str | None, variables: Any) -> Any:
     """The cache key of a request's read, from what the client sent: the query's hash, the
     operation name it asked for (None: the document's only one) and its variables as given.
-    The same three always select the same operation with the same coerced variables."""
-    return (query_hash, operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
+    The same three always select the same operation with the same coerced variables.
+
+    None when the variables are not plain JSON (files of a multipart upload): no key, no repeat.
+    """
+    try:
+        given = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+    return (query_hash, operation_name, given)
 
 
 async def answer(
