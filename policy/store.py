@@ -21,6 +21,7 @@ from casbin.model import Model
 from casbin.persist.adapter import Adapter
 from casbin.util.builtin_operators import glob_match
 from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Department, PolicyRule
@@ -137,7 +138,19 @@ async def announce_change(session: AsyncSession) -> None:
 
 
 class PolicyStore:
-    """Holds the current snapshot and keeps it current through LISTEN/NOTIFY."""
+    """Holds the current snapshot and keeps it current through LISTEN/NOTIFY.
+
+    A listener that is lost (server restart, failover, a proxy's idle cut, a terminated
+    backend) would leave this process deaf to every later change, serving rules an admin
+    already withdrew: so the loss is noticed (asyncpg's termination callback, and a probe every
+    `LISTENER_PROBE_SECONDS` for a connection that died silently), the listener reconnects with
+    backoff, and the snapshot is reloaded once it listens again, since whatever was announced
+    meanwhile was heard by nobody.
+    """
+
+    LISTENER_PROBE_SECONDS = 10.0
+    PROBE_TIMEOUT_SECONDS = 5.0
+    MAX_BACKOFF_SECONDS = 10.0
 
     def __init__(self, sessions: Any, listen_dsn: str | None) -> None:
         self._sessions = sessions
@@ -146,15 +159,17 @@ class PolicyStore:
         self._version = 0
         self._reload_lock = asyncio.Lock()
         self._pending: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self.snapshot: PolicySnapshot | None = None
 
     async def start(self) -> None:
         if self._listen_dsn is not None:
-            self._listener = await asyncpg.connect(self._listen_dsn)
-            await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            await self._listen()
+            self._spawn(self._probe_listener())
         await self.reload()
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in list(self._pending):
             task.cancel()
         if self._listener is not None:
@@ -165,6 +180,10 @@ class PolicyStore:
         assert self.snapshot is not None, "PolicyStore.start() was not awaited"
         return self.snapshot
 
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
     async def reload(self) -> PolicySnapshot:
         async with self._reload_lock:
             self._version += 1
@@ -174,7 +193,59 @@ class PolicyStore:
             log.info("policy reloaded", extra={"version": snapshot.version})
             return snapshot
 
+    async def _listen(self) -> None:
+        assert self._listen_dsn is not None
+        listener = await asyncpg.connect(self._listen_dsn)
+        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        listener.add_termination_listener(self._on_lost)
+        self._listener = listener
+
     def _on_notify(self, *_: object) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload())
+        self._spawn(self.reload())
+
+    def _on_lost(self, lost: object) -> None:
+        if self._stopping or lost is not self._listener:
+            return
+        log.warning("policy listener lost; reconnecting")
+        self._listener = None
+        self._spawn(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        while not self._stopping:
+            try:
+                await self._listen()
+                await self.reload()  # changes announced while nobody listened
+            except (TimeoutError, OSError, asyncpg.PostgresError, SQLAlchemyError) as error:
+                log.warning("policy listener cannot reconnect yet: %s", error)
+                # listening without the reload would leave the missed changes missed for good
+                await self._drop_listener()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.MAX_BACKOFF_SECONDS)
+                continue
+            log.info("policy listener reconnected")
+            return
+
+    async def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.close()
+
+    async def _probe_listener(self) -> None:
+        """Close a listener that no longer answers, so that `_on_lost` replaces it."""
+        while not self._stopping:
+            await asyncio.sleep(self.LISTENER_PROBE_SECONDS)
+            listener = self._listener
+            if listener is None or listener.is_closed():
+                continue
+            try:
+                await asyncio.wait_for(listener.fetchval("SELECT 1"), self.PROBE_TIMEOUT_SECONDS)
+            except Exception:  # timed out, reset, protocol error: in every case, start over
+                log.warning("policy listener does not answer; replacing it")
+                listener.terminate()
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
