@@ -22,7 +22,7 @@ from starlette.requests import Request
 
 from api.auth.access_tokens import AccessClaims, verify_access_token
 from api.auth.errors import AuthenticationError, AuthFailure
-from api.auth.known_users import KnownUsers, UserFacts
+from api.auth.known_users import KnownUsers, UserFacts, refusal
 from api.state import AppState
 from db.models import PartnerToken, User
 from identity.opaque_tokens import PARTNER_TOKEN_PREFIX, secret_digest
@@ -85,12 +85,10 @@ async def authenticate(request: Request) -> Principal:
 async def _checked_user(state: AppState, claims: AccessClaims) -> Principal:
     """The user of verified `claims`, checked against the user's row, which is remembered."""
     row = await _fetch_one(state, _USER_BY_ID, {"user_id": claims.user_id})
-    if row is None:
-        raise AuthenticationError(AuthFailure.UNKNOWN_USER)
-    if not row.is_active:
-        raise AuthenticationError(AuthFailure.INACTIVE_USER)
-    if row.token_version != claims.token_version:
-        raise AuthenticationError(AuthFailure.REVOKED)
+    refused = refusal(row, claims.token_version)
+    if refused is not None:
+        raise refused
+    assert row is not None  # refusal() refuses a missing row
     facts = UserFacts(claims.user_id, row.username, row.department_id, row.token_version)
     known_users(state).remember(facts)
     return _user_principal(facts)

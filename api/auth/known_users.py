@@ -96,13 +96,22 @@ async def confirm_users(
     return verdicts
 
 
-def _verdict(facts: UserFacts, row: Row[Any] | None) -> Exception | None:
+def refusal(row: Row[Any] | None, token_version: int) -> AuthenticationError | None:
+    """Why a user row refuses a token of `token_version`, or None when it accepts it."""
     if row is None:
         return AuthenticationError(AuthFailure.UNKNOWN_USER)
     if not row.is_active:
         return AuthenticationError(AuthFailure.INACTIVE_USER)
-    if row.token_version != facts.token_version:
+    if row.token_version != token_version:
         return AuthenticationError(AuthFailure.REVOKED)
+    return None
+
+
+def _verdict(facts: UserFacts, row: Row[Any] | None) -> Exception | None:
+    refused = refusal(row, facts.token_version)
+    if refused is not None:
+        return refused
+    assert row is not None  # refusal() refuses a missing row
     if (row.username, row.department_id) != (facts.username, facts.department_id):
         return StalePrincipal()
     return None

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.backend import known_users
 from api.auth.known_users import KnownUsers, UserFacts
@@ -54,32 +58,27 @@ async def _remembered(client: httpx.AsyncClient, state: AppState, user: User) ->
     return token
 
 
-async def test_a_read_after_deactivation_is_refused_and_leaves_no_read_event(
-    client: httpx.AsyncClient, state: AppState, make_user: MakeUser
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [(deactivate_user, "inactive_user"), (revoke_user_tokens, "revoked")],
+)
+async def test_a_read_after_deactivation_or_revocation_is_refused_and_leaves_no_read_event(
+    client: httpx.AsyncClient,
+    state: AppState,
+    make_user: MakeUser,
+    change: Callable[[AsyncSession, int], Awaitable[Any]],
+    code: str,
 ) -> None:
     user = await make_user()
     token = await _remembered(client, state, user)
     async with state.sessions() as session, session.begin():
-        await deactivate_user(session, user.id)
+        await change(session, user.id)
     response, request_id = await _post(client, token, READ)
     assert response.status_code == 401
-    assert response.json()["code"] == "inactive_user"
+    assert response.json()["code"] == code
     assert "data" not in response.json()
     assert await _actors_of(state, request_id) == []
     assert known_users(state).get(user.id) is None  # refused rows are forgotten
-
-
-async def test_a_read_after_revocation_is_refused(
-    client: httpx.AsyncClient, state: AppState, make_user: MakeUser
-) -> None:
-    user = await make_user()
-    token = await _remembered(client, state, user)
-    async with state.sessions() as session, session.begin():
-        await revoke_user_tokens(session, user.id)
-    response, request_id = await _post(client, token, READ)
-    assert response.status_code == 401
-    assert response.json()["code"] == "revoked"
-    assert await _actors_of(state, request_id) == []
 
 
 async def test_a_user_renamed_meanwhile_is_answered_and_audited_under_the_new_name(
