@@ -1,0 +1,113 @@
+"""Server CPU per nested read, in process: the app driven over ASGI, no HTTP, no load generator.
+
+`bench.run` measures what a client sees, but on a shared 2-core machine its requests/s move by
+a quarter between runs. This measures only what our own code costs per request (the process's
+CPU time over N requests at concurrency C, on uvloop as uvicorn runs it, against the real bench
+database), which moves by about a tenth: good enough to compare two commits one after the other.
+
+    python -m bench.inprocess --customers 10000 --requests 3000 --concurrency 8 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import uvloop
+
+from bench.database import prepare_database
+from bench.query import dossier_query, request_body
+from bench.run import BENCH_ENV, PASSWORD, USER
+
+async def call(app: Any, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One POST through the ASGI app, as uvicorn would hand it over."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 5555),
+        "server": ("bench", 80),
+    }
+    delivered = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if delivered.is_set():
+            await asyncio.Event().wait()  # the client never disconnects
+        delivered.set()
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    status, chunks = 0, []
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+async def measure(requests: int, concurrency: int, rounds: int) -> list[float]:
+    """CPU milliseconds per request of each round, after one warm-up round."""
+    from api.app import create_app  # after the environment is set: settings read it
+
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        form = f"username={USER}&password={PASSWORD}".encode()
+        status, answer = await call(
+            app, "/auth/token", form, {"content-type": "application/x-www-form-urlencoded"}
+        )
+        assert status == 200, answer
+        token = orjson.loads(answer)["access_token"]
+        headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+        body = request_body(dossier_query())
+
+        async def worker(count: int) -> None:
+            for _ in range(count):
+                status, answer = await call(app, "/graphql", body, headers)
+                assert status == 200, answer[:300]
+
+        async def one_round(total: int) -> float:
+            started = time.process_time()
+            await asyncio.gather(*(worker(total // concurrency) for _ in range(concurrency)))
+            return (time.process_time() - started) * 1000 / (total // concurrency * concurrency)
+
+        await one_round(max(concurrency, requests // 10))  # caches, pools, compiled statements
+        return [await one_round(requests) for _ in range(rounds)]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=3_000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    database = asyncio.run(prepare_database(args.customers, keep=True, log=print))
+    os.environ.update(database.server_env(tempfile.mkdtemp(prefix="dossier-inprocess-")))
+    os.environ.update(BENCH_ENV)
+    figures = uvloop.run(measure(args.requests, args.concurrency, args.rounds))
+    shown = ", ".join(f"{ms:.3f}" for ms in figures)
+    print(
+        f"server CPU per request, c={args.concurrency}, {args.requests} requests per round: "
+        f"{shown} ms (best {min(figures):.3f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
