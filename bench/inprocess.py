@@ -25,6 +25,7 @@ from bench.database import prepare_database
 from bench.query import dossier_query, request_body
 from bench.run import BENCH_ENV, PASSWORD, USER
 
+
 async def call(app: Any, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     """One POST through the ASGI app, as uvicorn would hand it over."""
     scope = {
