@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import multiprocessing
 import os
 import random
@@ -40,7 +38,6 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +55,7 @@ from audit.events import ActorKind, AuditAction, AuditRecord
 from audit.partitions import ensure_partitions, month_start, next_month
 from audit.queries import AuditFilter, list_events
 from audit.verify import verify_chain
+from bench.run import one_bench_at_a_time
 from db.engine import PoolOptions, create_engine
 from db.migrate import upgrade_to_head
 
@@ -71,7 +69,6 @@ ACTORS = 2_000
 RESOURCES = 500_000
 COPY_BATCH = 50_000
 READ_IDS = 550  # --ids: what one nested 50-customer view returns
-LOCK = Path(__file__).resolve().parent / "results" / ".lock"
 COLUMNS = (
     "seq",
     "at",
@@ -127,27 +124,6 @@ def read_record(rng: random.Random, ids: int = READ_IDS) -> AuditRecord:
         user_agent="audit_bench",
         request_id=f"{rng.getrandbits(64):016x}",
     )
-
-
-@contextlib.contextmanager
-def machine_lock() -> Iterator[None]:
-    """bench.run's lock: figures taken while another bench runs are worthless."""
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK.open("a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            print(f"another bench holds the machine (pid {lock.read().strip()}); waiting")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        lock.seek(0)
-        lock.truncate()
-        lock.write(str(os.getpid()))
-        lock.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 async def seed(url: str, events: int) -> None:
@@ -621,5 +597,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    with machine_lock():
+    # bench.run's lock: figures taken while another bench runs are worthless
+    with one_bench_at_a_time(print):
         asyncio.run(main())

@@ -658,7 +658,7 @@ def one_bench_at_a_time(log: Callable[[str], None]) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            log(f"another bench.run holds the machine (pid {lock.read().strip()}); waiting")
+            log(f"another bench holds the machine (pid {lock.read().strip()}); waiting")
             fcntl.flock(lock, fcntl.LOCK_EX)
         lock.seek(0)
         lock.truncate()

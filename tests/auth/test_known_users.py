@@ -58,6 +58,20 @@ async def _remembered(client: httpx.AsyncClient, state: AppState, user: User) ->
     return token
 
 
+async def _after(
+    client: httpx.AsyncClient,
+    state: AppState,
+    user: User,
+    change: Callable[[AsyncSession, int], Awaitable[Any]],
+    query: str,
+) -> tuple[httpx.Response, str]:
+    """`query` with a remembered token of `user`, after `change` was made to the user."""
+    token = await _remembered(client, state, user)
+    async with state.sessions() as session, session.begin():
+        await change(session, user.id)
+    return await _post(client, token, query)
+
+
 @pytest.mark.parametrize(
     ("change", "code"),
     [(deactivate_user, "inactive_user"), (revoke_user_tokens, "revoked")],
@@ -70,10 +84,7 @@ async def test_a_read_after_deactivation_or_revocation_is_refused_and_leaves_no_
     code: str,
 ) -> None:
     user = await make_user()
-    token = await _remembered(client, state, user)
-    async with state.sessions() as session, session.begin():
-        await change(session, user.id)
-    response, request_id = await _post(client, token, READ)
+    response, request_id = await _after(client, state, user, change, READ)
     assert response.status_code == 401
     assert response.json()["code"] == code
     assert "data" not in response.json()
@@ -101,10 +112,7 @@ async def test_a_write_is_checked_before_it_runs(
     client: httpx.AsyncClient, state: AppState, make_user: MakeUser
 ) -> None:
     user = await make_user()
-    token = await _remembered(client, state, user)
-    async with state.sessions() as session, session.begin():
-        await deactivate_user(session, user.id)
-    response, request_id = await _post(client, token, WRITE)
+    response, request_id = await _after(client, state, user, deactivate_user, WRITE)
     assert response.status_code == 401
     assert await _actors_of(state, request_id) == []
     async with state.sessions() as session:
