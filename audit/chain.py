@@ -112,6 +112,16 @@ def _strings(items: Any) -> list[str]:
     return list(map(str, items))
 
 
+def _once_each(ids: list[str]) -> list[str]:
+    """`ids` with repeats dropped, first occurrences in order.
+
+    An event names a record once however often its writer listed it: the resource indexer
+    (`audit.indexer`) relies on it instead of deduplicating every event's ids itself, which
+    cost a third of its batch. A set of 550 ids costs ~10 µs here.
+    """
+    return ids if len(set(ids)) == len(ids) else list(dict.fromkeys(ids))
+
+
 def prepare_row(record: AuditRecord) -> dict[str, Any]:
     """The stored, hashable form of a record (without seq, at and hashes); validates it."""
     row: dict[str, Any] = {
@@ -119,7 +129,7 @@ def prepare_row(record: AuditRecord) -> dict[str, Any]:
         "actor_kind": str(record.actor_kind),
         "action": str(record.action),
         "resource_type": _text(record.resource_type),
-        "resource_ids": _strings(record.resource_ids),
+        "resource_ids": _once_each(_strings(record.resource_ids)),
         "fields": _strings(record.fields),
         "changes": normalise_changes(record.changes),
         "operation": _text(record.operation),

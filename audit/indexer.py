@@ -60,8 +60,10 @@ _WORK_MEM = text("SET LOCAL work_mem = '64MB'")
 _WATERMARK = text("SELECT indexed_seq, indexed_at FROM audit_index_state WHERE id = 1")
 _LOCK_WATERMARK = text("SELECT indexed_seq FROM audit_index_state WHERE id = 1 FOR UPDATE")
 # one statement per batch: read the next events in chain order, insert one row per distinct
-# (id, type, month) holding the seqs that name it (an id listed twice by one event counts
-# once), move the watermark to the last event read (unchanged when there was none)
+# (id, type, month) holding the seqs that name it, move the watermark to the last event read
+# (unchanged when there was none). An event names each id once (`audit.chain.prepare_row`), so
+# its ids are unnested as they are: a DISTINCT per event cost 30 % of the batch (25 → 18.5 ms
+# for 500 events of a nested view, EXPLAIN ANALYZE)
 _INDEX_BATCH = text(
     """
 WITH batch AS MATERIALIZED (
@@ -73,7 +75,7 @@ WITH batch AS MATERIALIZED (
     INSERT INTO audit_resource_index
         (resource_id, resource_type, first_seq, at, last_seq, last_at, seqs)
     SELECT id, b.resource_type, min(b.seq), min(b.at), max(b.seq), max(b.at), array_agg(b.seq)
-    FROM batch b CROSS JOIN LATERAL (SELECT DISTINCT id FROM unnest(b.resource_ids) AS id) ids
+    FROM batch b CROSS JOIN LATERAL unnest(b.resource_ids) AS id
     GROUP BY id, b.resource_type, b.month
 )
 UPDATE audit_index_state

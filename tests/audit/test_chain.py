@@ -184,3 +184,16 @@ async def test_ids_and_fields_of_any_text_are_stored_exactly(
     assert [row.resource_ids for row in rows] == [odd, [], ["1"], []]
     assert rows[3].fields == odd and rows[0].fields == ["name", "phone"]
     assert report.ok, report.describe()
+
+
+async def test_an_event_names_each_record_once_in_the_order_first_given(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The resource indexer unnests an event's ids as they are, so repeats never reach it."""
+    async with sessions() as session, session.begin():
+        await append_events(session, [read_event("alice", "7", "3", "7", "", "3", "")])
+    async with sessions() as session:
+        stored = (await session.scalars(select(AuditEvent))).one()
+        report = await verify_chain(session)
+    assert stored.resource_ids == ["7", "3", ""]
+    assert report.ok, report.describe()  # the hash covers the ids as stored
