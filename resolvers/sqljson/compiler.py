@@ -209,7 +209,10 @@ class ReadCompiler:
         withheld = [d for level in self.levels for d in self._withheld(level)]
         denied = func.array_remove(array(withheld), null()) if withheld else array([], type_=Text)
         ids = [self._level_ids(level) for level in self.levels]
-        columns = [cast(data, Text).label("data"), denied.label("denied"), *ids]
+        # as UTF-8 bytes: asyncpg hands bytea over as it came, where text was decoded to a str
+        # only to be encoded again for the response (~55 µs of a 44 kB view, measured)
+        utf8 = func.convert_to(cast(data, Text), literal_column("'UTF8'"))
+        columns = [utf8.label("data"), denied.label("denied"), *ids]
         if not self._groups:
             return select(*columns)
         source = self._groups[0]

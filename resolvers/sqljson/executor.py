@@ -28,11 +28,11 @@ from resolvers.sqljson.compiler import ReadCompiler
 from resolvers.sqljson.values import ENCRYPTED_KEY
 
 CACHED_STATEMENTS = 64  # per principal and policy version
-# json_build_object('$enc', label, 'v', stored) as PostgreSQL writes it
+# json_build_object('$enc', label, 'v', stored) as PostgreSQL writes it, in the UTF-8 bytes of
+# the answer; `{"$enc"` can only be structure (inside a JSON string a quote is escaped)
 _ENCRYPTED = re.compile(
-    r'\{\s*"'
-    + re.escape(ENCRYPTED_KEY)
-    + r'"\s*:\s*"([a-z_.]+)"\s*,\s*"v"\s*:\s*"((?:[^"\\]|\\.)*)"\s*\}'
+    re.escape(b'{"' + ENCRYPTED_KEY.encode() + b'"')
+    + rb'\s*:\s*"([a-z_.]+)"\s*,\s*"v"\s*:\s*"((?:[^"\\]|\\.)*)"\s*\}'
 )
 
 
@@ -117,12 +117,14 @@ def _cache(context: RequestContext) -> OrderedDict[Any, CompiledRead]:
     return cache  # type: ignore[no-any-return]
 
 
-def _decrypted(text: str, cipher: FieldCipher) -> str:
-    def plain(match: re.Match[str]) -> str:
-        stored = orjson.loads(f'"{match.group(2)}"')
-        return orjson.dumps(cipher.decrypt(match.group(1), stored)).decode()
+def _decrypted(data: bytes, cipher: FieldCipher) -> bytes:
+    """`data` with every encrypted value replaced by its plain text, as a JSON string."""
 
-    return _ENCRYPTED.sub(plain, text)
+    def plain(match: re.Match[bytes]) -> bytes:
+        stored = orjson.loads(b'"' + match.group(2) + b'"')
+        return orjson.dumps(cipher.decrypt(match.group(1).decode(), stored))
+
+    return _ENCRYPTED.sub(plain, data)
 
 
 def request_key(query_hash: str | None, operation_name: str | None, variables: Any) -> Any:
@@ -201,4 +203,4 @@ async def _run(context: RequestContext, read: CompiledRead) -> RawJSON:
         context.deny(name)
     if read.decrypts:
         data = _decrypted(data, context.cipher)
-    return RawJSON(data.encode())
+    return RawJSON(data)
