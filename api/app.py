@@ -23,9 +23,9 @@ from api.state import AppState
 from audit.indexer import ResourceIndexer
 from audit.partitions import ensure_partitions
 from db.engine import create_engine, create_sessionmaker, plain_url
+from db.statements import count_statement
 from policy.decisions import DecisionCache
 from policy.store import PolicyStore
-from resolvers.context import count_statement
 from resolvers.insights.snapshots import SnapshotRefresher
 from resolvers.schema import build_schema
 

@@ -31,13 +31,9 @@ from api.state import AppState
 from audit.batch import ReadAuditBatcher
 from audit.chain import append_events
 from audit.events import AuditAction, AuditRecord
+from db.statements import statement_counter
 from policy.principal import Principal
-from resolvers.context import (
-    RequestContext,
-    RequestDatabase,
-    RequestMeta,
-    statement_counter,
-)
+from resolvers.context import RequestContext, RequestDatabase, RequestMeta
 from resolvers.errors import DossierError, ForbiddenError, NotFoundError
 from resolvers.sqljson import RawJSON, answer_again, request_key
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,15 +24,6 @@ from policy.store import PolicyStore
 if TYPE_CHECKING:
     from resolvers.mutations.quality import QualityLoader
     from resolvers.reader import RecordReader
-
-# statements sent during the current request; the engine hook in `count_statements` adds to it
-statement_counter: ContextVar[list[int] | None] = ContextVar("statement_counter", default=None)
-
-
-def count_statement(*_: Any) -> None:
-    counter = statement_counter.get()
-    if counter is not None:
-        counter[0] += 1
 
 
 class RequestDatabase:

@@ -22,7 +22,8 @@ from sqlalchemy.exc import SAWarning
 from sqlalchemy.sql.compiler import FROM_LINTING
 
 from db.crypto import FieldCipher
-from resolvers.context import RequestContext, count_statement
+from db.statements import count_statement
+from resolvers.context import RequestContext
 from resolvers.operation import Arguments
 from resolvers.sqljson.compiler import ReadCompiler
 from resolvers.sqljson.values import ENCRYPTED_KEY

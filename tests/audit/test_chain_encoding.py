@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import random
 
 import pytest
@@ -100,7 +101,7 @@ def test_what_cannot_be_recorded_is_refused(record: AuditRecord) -> None:
         prepare_row(record)
 
 
-def test_bound_parameters_name_every_column_but_the_chained_ones() -> None:
+def test_bound_arrays_hold_every_column_but_the_chained_ones_event_by_event() -> None:
     rows = [
         prepare_row(
             AuditRecord(
@@ -110,17 +111,21 @@ def test_bound_parameters_name_every_column_but_the_chained_ones() -> None:
                 resource_type="customer",
                 resource_ids=[str(n), "x"],
                 fields=["name"],
+                changes={"level": {"old": "A", "new": "B"}} if n == 2 else None,
                 request_id=f"r{n}",
             )
         )
         for n in range(3)
     ]
-    parameters = _bound(rows)
-    assert parameters["actor_2"] == "user2" and parameters["request_id_0"] == "r0"
-    assert parameters["resource_ids_1"] == '{"1","x"}' and parameters["fields_2"] == '{"name"}'
-    assert parameters["token_id_0"] is None and parameters["changes_1"] is None
-    assert len(parameters) == 3 * 13
-    assert not any(name.startswith(("seq_", "at_", "prev_hash_", "hash_")) for name in parameters)
+    columns = _bound(rows)
+    assert columns["actor"] == ["user0", "user1", "user2"]
+    assert columns["request_id"] == ["r0", "r1", "r2"]
+    assert columns["resource_ids"] == ['{"0","x"}', '{"1","x"}', '{"2","x"}']
+    assert columns["fields"] == ['{"name"}'] * 3 and columns["token_id"] == [None] * 3
+    assert columns["changes"][:2] == [None, None]
+    assert json.loads(columns["changes"][2]) == {"level": {"new": "B", "old": "A"}}
+    assert not {"seq", "at", "prev_hash", "hash"} & columns.keys()
+    assert all(len(values) == 3 for values in columns.values())
 
 
 def test_a_literal_of_what_orjson_refuses_is_still_made() -> None:
