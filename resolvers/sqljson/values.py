@@ -57,20 +57,15 @@ def global_id(type_name: str, pk: ColumnElement[Any]) -> ColumnElement[str]:
 
 
 def iso_timestamp(value: ColumnElement[Any]) -> ColumnElement[str]:
-    """`datetime.isoformat()` of a UTC timestamp: microseconds only when there are any."""
+    """`datetime.isoformat()` of a UTC timestamp: microseconds only when there are any.
+
+    One `to_char` with the microseconds, dropped again when they are all zero: the three
+    `to_char` calls this took before cost ~5 % of the nested view's statement (pgbench).
+    NULL stays NULL.
+    """
     utc = func.timezone(constant("UTC"), value)
-    micros = func.to_char(utc, constant("US"))
-    return case(
-        (value.is_(None), null()),
-        else_=func.concat(
-            func.to_char(utc, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'")),
-            case(
-                (micros == constant("000000"), constant("")),
-                else_=func.concat(constant("."), micros),
-            ),
-            constant("+00:00"),
-        ),
-    )
+    written = func.to_char(utc, literal_column('\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\''))
+    return func.replace(written, constant(".000000+"), constant("+"))
 
 
 def _python_type(spec: RecordSpec, field: FieldSpec) -> type:

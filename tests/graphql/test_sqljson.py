@@ -8,11 +8,15 @@ endpoint writes must be equal.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import api.graphql
+from resolvers.sqljson.values import iso_timestamp
 from tests.graphql.conftest import GraphQLClient, switch_off_sql
 from tests.graphql.test_direct_executor import QUERIES as DIRECT_QUERIES
 from tests.graphql.test_statements import NESTED
@@ -148,3 +152,24 @@ async def test_the_nested_view_is_one_statement_besides_auth_and_audit(
     large = await gql.post("bob", NESTED, {"first": 500})
     assert small.headers["x-executor"] == large.headers["x-executor"] == "sql"
     assert small.headers["x-sql-statements"] == large.headers["x-sql-statements"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(2026, 11, 23, 16, 37, 51, 123456, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 23, 16, 37, 51, tzinfo=dt.UTC),  # no microseconds: none written
+        dt.datetime(2026, 1, 2, 3, 4, 5, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 2, 3, 4, 5, 100000, tzinfo=dt.UTC),  # trailing zeros are kept
+        dt.datetime(2026, 3, 29, 2, 30, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        dt.datetime(999, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
+        None,
+    ],
+)
+async def test_timestamps_are_written_as_python_writes_them(
+    engine: AsyncEngine, value: dt.datetime | None
+) -> None:
+    column = sa.bindparam("value", type_=sa.DateTime(timezone=True))
+    async with engine.connect() as connection:
+        written = await connection.scalar(sa.select(iso_timestamp(column)), {"value": value})
+    assert written == (None if value is None else value.astimezone(dt.UTC).isoformat())
