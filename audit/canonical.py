@@ -228,3 +228,10 @@ class CanonicalTemplate:
 
     def hash(self, at: str, prev_hash: str) -> str:
         return hashlib.sha256(self.encode(at, prev_hash)).hexdigest()
+
+    @property
+    def parts(self) -> tuple[bytes, bytes, bytes]:
+        """(before, between, after): the bytes are before + `at` + between + `prev_hash` +
+        after, each of the two a JSON string (`at` and a hex hash need no escaping), which is
+        how `audit.chain` hashes the events in the statement that inserts them."""
+        return self._before, self._between, self._after

@@ -1,14 +1,15 @@
 """Appending to the hash chain inside the caller's transaction.
 
-Design (chosen by measurement, see bench/audit_bench.py and the commit that introduced it):
-every append encodes its events (all but seq, time and hashes) first, then locks the single
-row of `audit_chain_head` with `SELECT … FOR UPDATE`, computes the hashes in Python, and
-inserts the events and moves the head in one statement. `audit_events` carries no index on
-`resource_ids`: the resource index is filled after the commit (`audit.indexer`). The lock is
-the chain's only serialisation point and is held from that first statement to the caller's
-commit — so callers append *last*, right before committing. A request's read event therefore
-holds it for two round trips and a commit; a rollback releases it and undoes the head, so
-sequence numbers stay gapless and the chain can never fork.
+Design (chosen by measurement, see bench/audit_bench.py and the commits that introduced it):
+every append encodes its events (all but seq, time and hashes) first, then sends one
+statement that locks the single row of `audit_chain_head` (`SELECT … FOR UPDATE`), stamps
+the events, hashes them (sha256 over each event's canonical bytes, chained), inserts them and
+moves the head. `audit_events` carries no index on `resource_ids`: the resource index is
+filled after the commit (`audit.indexer`). The lock is the chain's only serialisation point
+and is held from that statement to the caller's commit — so callers append *last*, right
+before committing. A batch of read events sent in autocommit holds it for that one statement;
+a rollback releases it and undoes the head, so sequence numbers stay gapless and the chain can
+never fork. `audit.verify` recomputes every hash in Python from the stored rows.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from audit.canonical import (
     CanonicalEncodingError,
     CanonicalTemplate,
-    format_at,
     normalise_changes,
 )
 from audit.events import AuditRecord
@@ -42,56 +42,79 @@ _TRUNCATED = {"operation": 200, "ip": 64, "user_agent": 400, "request_id": 64}
 # identity columns are ours, never the client's: too long is a bug, and it fails loudly
 _LIMITED = {"actor": 300, "actor_kind": 20, "action": 40, "resource_type": 60, "query_hash": 64}
 
-_LOCK_HEAD_SQL = (
-    "SELECT seq, hash, at, clock_timestamp() AS now FROM audit_chain_head WHERE id = 1 FOR UPDATE"
-)
-_LOCK_HEAD = text(_LOCK_HEAD_SQL)
+# begins a session's transaction when nothing else has (see `_begun`)
+_LOCK_HEAD = text("SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE")
 
-
-# the insert's parameters are one array per column, whatever the batch's size: a VALUES list
-# of 17 placeholders per event took ~0.7 ms per 20-event batch to bind (SQLAlchemy and
-# asyncpg, per parameter); arrays of 20 items are encoded in C
-_CHAINED = ("seq", "prev_hash", "hash")  # only known under the lock; `at` is one per batch
-# the element type each column's array travels as; every other column is text. `resource_ids`
-# and `fields` are text[] columns: each event's list travels as one text[] literal
-# (`_array_literal`), cast in the statement, since asyncpg's encoding of a 550-element list
-# cost ~0.14 ms per event (measured), all of it under the lock
-_ELEMENT_TYPES = {"seq": "bigint", "token_id": "uuid"}
+# the statement's parameters are one array per column, whatever the batch's size: a VALUES
+# list of 17 placeholders per event took ~0.7 ms per 20-event batch to bind (SQLAlchemy and
+# asyncpg, per parameter); arrays of 20 items are encoded in C. `resource_ids` and `fields`
+# are text[] columns: each event's list travels as one text[] literal (`_array_literal`),
+# cast in the statement, since asyncpg's encoding of a 550-element list cost ~0.14 ms per
+# event (measured). `before`, `between` and `after` are each event's canonical bytes around
+# its `at` and `prev_hash` (`CanonicalTemplate.parts`)
+_CHAINED = ("seq", "at", "prev_hash", "hash")  # made by the statement, under the lock
+_PLAIN_COLUMNS = tuple(column for column in EVENT_COLUMNS if column not in _CHAINED)
+_UNNESTED = (*_PLAIN_COLUMNS, "before", "between", "after")
+_ELEMENT_TYPES = {"token_id": "uuid", "before": "bytea", "between": "bytea", "after": "bytea"}
 _CASTS = {"resource_ids": "text[]", "fields": "text[]", "changes": "jsonb"}
-_UNNESTED = tuple(column for column in EVENT_COLUMNS if column != "at")
-_PLAIN_COLUMNS = tuple(column for column in _UNNESTED if column not in _CHAINED)
 _ARRAYS = ("resource_ids", "fields")
+_CHAINED_VALUES = {
+    "seq": "s.seq + e.n",
+    "at": "s.stamp",
+    "prev_hash": "c.prev_hash",
+    "hash": "c.hash",
+}
 
 
 def _value(column: str) -> str:
-    """What the insert writes to `column`: the batch's `at`, or the unnested item, cast."""
-    if column == "at":
-        return "$1::timestamptz"
+    """What the insert writes to `column`: made under the lock, or the unnested item, cast."""
+    if column in _CHAINED_VALUES:
+        return _CHAINED_VALUES[column]
     return f"e.{column}::{_CASTS[column]}" if column in _CASTS else f"e.{column}"
 
 
-def _insert_statement() -> str:
-    """INSERT of a batch of events and the head move, as one statement for any batch size.
+def _append_statement() -> str:
+    """Lock the head, stamp, hash, insert and move the head: a batch in one statement.
 
-    `$1` is the batch's `at`, `$2`.. one array per column in `_UNNESTED` order, then the new
-    head's seq and hash. Textual: compiling insert().values(rows).cte() took 1 ms per append
-    (measured), about a third of an append, all of it under the lock.
+    `$1` is the time asked for (NULL: the database's clock), then one array per column in
+    `_UNNESTED` order. The stamp is never earlier than the head's; the hashes are sha256 over
+    each event's canonical bytes with its `at` and `prev_hash` spliced in, chained by a
+    recursive CTE: `audit.verify` recomputes exactly these in Python. One round trip holds the
+    lock for no longer than the statement (plus the caller's commit): hashing in Python needed
+    the head first, so the lock was held across two round trips. Textual: compiling the
+    equivalent insert().values(rows).cte() took 1 ms per append (measured).
     """
     arrays = ", ".join(
         f"${number}::{_ELEMENT_TYPES.get(column, 'text')}[]"
         for number, column in enumerate(_UNNESTED, start=2)
     )
     values = ", ".join(_value(column) for column in EVENT_COLUMNS)
-    head = len(_UNNESTED) + 2
-    return (
-        f"WITH inserted AS (INSERT INTO audit_events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608  # column names are constants, values are bound
-        f"SELECT {values} FROM unnest({arrays}) AS e({', '.join(_UNNESTED)})) "
-        f"UPDATE audit_chain_head SET seq = ${head}::bigint, hash = ${head + 1}, "
-        "at = $1::timestamptz WHERE id = 1"
-    )
+    return f"""WITH RECURSIVE stamped AS MATERIALIZED (
+    SELECT seq, hash, stamp,
+        convert_to('"' || to_char(stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            || '"', 'UTF8') AS at_json
+    FROM (SELECT seq, hash, greatest(coalesce($1::timestamptz, clock_timestamp()), at) AS stamp
+          FROM audit_chain_head WHERE id = 1 FOR UPDATE) head
+), e AS MATERIALIZED (
+    SELECT * FROM unnest({arrays}) WITH ORDINALITY AS e({", ".join(_UNNESTED)}, n)
+), c (n, prev_hash, hash) AS (
+    SELECT 0::bigint, hash::text, hash::text FROM stamped
+    UNION ALL
+    SELECT e.n, c.hash, encode(sha256(e.before || s.at_json || e.between
+        || convert_to('"' || c.hash || '"', 'UTF8') || e.after), 'hex')
+    FROM c JOIN e ON e.n = c.n + 1 CROSS JOIN stamped s
+), inserted AS (
+    INSERT INTO audit_events ({", ".join(EVENT_COLUMNS)})
+    SELECT {values} FROM e JOIN c ON c.n = e.n CROSS JOIN stamped s
+)
+UPDATE audit_chain_head h
+SET seq = s.seq + (SELECT count(*) FROM e), at = s.stamp,
+    hash = (SELECT c.hash FROM c ORDER BY c.n DESC LIMIT 1)
+FROM stamped s WHERE h.id = 1
+RETURNING s.stamp"""  # noqa: S608  # column names are constants, values are bound
 
 
-_INSERT = _insert_statement()
+_APPEND = _append_statement()
 
 
 class AuditWriteError(RuntimeError):
@@ -178,8 +201,8 @@ def _array_literal(items: list[str]) -> str:
     return '{"' + body.replace("\x00", '","') + '"}'
 
 
-def _bound(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The insert's arrays that do not depend on the chain head, by column."""
+def _bound(rows: list[dict[str, Any]], templates: list[CanonicalTemplate]) -> list[list[Any]]:
+    """The statement's arrays after `$1`, in `_UNNESTED` order: one item per event."""
     columns: dict[str, list[Any]] = {
         column: [row[column] for row in rows] for column in _PLAIN_COLUMNS
     }
@@ -188,10 +211,15 @@ def _bound(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     columns["changes"] = [
         None if changes is None else json.dumps(changes) for changes in columns["changes"]
     ]
-    return columns
+    parts = [template.parts for template in templates]
+    for index, column in enumerate(("before", "between", "after")):
+        columns[column] = [part[index] for part in parts]
+    return [columns[column] for column in _UNNESTED]
 
 
-async def append_events(session: AsyncSession, records: Sequence[AuditRecord]) -> None:
+async def append_events(
+    executor: AsyncSession | AsyncConnection, records: Sequence[AuditRecord]
+) -> None:
     """Write `records` as the next links of the chain, in the caller's open transaction.
 
     Never commits: the events commit or roll back with the caller's change. Call it last before
@@ -199,8 +227,11 @@ async def append_events(session: AsyncSession, records: Sequence[AuditRecord]) -
     `AuditWriteError` when the events cannot be written; the caller then rolls back and
     refuses to serve. The transaction must be READ COMMITTED (the default): under REPEATABLE
     READ a concurrent append makes the head lock fail with a serialisation error.
+
+    On a connection outside any transaction (AUTOCOMMIT, as the read-audit batcher's) the one
+    statement is its own transaction: the events are committed when this returns.
     """
-    await _append(session, records, at=None)
+    await _append(executor, records, at=None)
 
 
 async def append_events_at(
@@ -213,30 +244,28 @@ async def append_events_at(
     """
     if at.tzinfo is None:
         raise AuditWriteError("audit timestamps must be timezone-aware")
+    if at.year < 1000:  # `format_at` writes no leading zeros there, PostgreSQL's to_char does
+        raise AuditWriteError("audit timestamps before the year 1000 are not supported")
     await _append(session, records, at=at)
 
 
-async def _lock_head(
-    session: AsyncSession, driver: Any
-) -> tuple[int, str, dt.datetime | None, dt.datetime]:
-    """Lock the chain head and read (seq, hash, at, now), in the session's transaction.
+async def _begun(session: AsyncSession, driver: Any) -> None:
+    """Make sure the session's transaction has begun before sending beside SQLAlchemy.
 
-    Straight to asyncpg (`driver`, the session's own connection) once the session has begun
-    its transaction, as the insert goes after it: SQLAlchemy's own work on it was ~4 % of a
-    nested read's server CPU (py-spy).
-    Otherwise through the session, which begins it (a statement sent beside SQLAlchemy would
-    run outside any transaction, and the session's commit would not commit it).
+    A statement sent straight to asyncpg before the session's first one would run outside any
+    transaction, and the session's commit (or rollback) would not cover it. Callers that have
+    already written (the usual case) have begun; otherwise the head is locked through the
+    session, which begins it.
     """
-    if driver.is_in_transaction():
-        count_statement()
-        seq, hash_, at, now = await driver.fetchrow(_LOCK_HEAD_SQL)
-    else:
-        seq, hash_, at, now = (await session.execute(_LOCK_HEAD)).one()
-    return seq, hash_, at, now
+    if not driver.is_in_transaction():
+        await session.execute(_LOCK_HEAD)
 
 
 async def _append(
-    session: AsyncSession, records: Sequence[AuditRecord], *, at: dt.datetime | None
+    executor: AsyncSession | AsyncConnection,
+    records: Sequence[AuditRecord],
+    *,
+    at: dt.datetime | None,
 ) -> None:
     if not records:
         return
@@ -247,30 +276,15 @@ async def _append(
         templates = [CanonicalTemplate(row) for row in rows]
     except CanonicalEncodingError as error:
         raise AuditWriteError(str(error)) from error
-    columns = _bound(rows)
+    arrays = _bound(rows, templates)
     try:
-        driver = (await (await session.connection()).get_raw_connection()).driver_connection
-        head_seq, head_hash, head_at, now = await _lock_head(session, driver)
-        # one timestamp per batch, never earlier than the head's: `at` grows with `seq`, so a
-        # month boundary cuts the chain into a prefix and a suffix (what archiving relies on)
-        stamp: dt.datetime = at or now
-        if head_at is not None and head_at > stamp:
-            stamp = head_at
-        await ensure_partition_for(session, stamp)
-        stamp_text, prev_hash = format_at(stamp), head_hash
-        columns["seq"] = list(range(head_seq + 1, head_seq + 1 + len(rows)))
-        columns["prev_hash"], columns["hash"] = [], []
-        for template in templates:
-            columns["prev_hash"].append(prev_hash)
-            prev_hash = template.hash(stamp_text, prev_hash)
-            columns["hash"].append(prev_hash)
+        connection = await executor.connection() if isinstance(executor, AsyncSession) else executor
+        driver = (await connection.get_raw_connection()).driver_connection
+        if isinstance(executor, AsyncSession):
+            await _begun(executor, driver)
+        await ensure_partition_for(executor, at or dt.datetime.now(dt.UTC))
         count_statement()
-        await driver.execute(
-            _INSERT,
-            stamp,
-            *(columns[column] for column in _UNNESTED),
-            columns["seq"][-1],
-            prev_hash,
-        )
+        stamp = await driver.fetchval(_APPEND, at, *arrays)  # type: ignore[union-attr]
+        await ensure_partition_for(executor, stamp)  # for the next append, should it differ
     except (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         raise AuditWriteError(f"audit events could not be written: {error}") from error

@@ -4,6 +4,7 @@ failed append fails the caller (fail closed)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit.canonical import GENESIS_HASH
-from audit.chain import AuditWriteError, append_events
+from audit.chain import AuditWriteError, append_events, append_events_at
 from audit.events import ActorKind, AuditAction, AuditRecord
 from audit.verify import verify_chain
 from db.models.audit import AuditEvent
@@ -197,3 +198,13 @@ async def test_an_event_names_each_record_once_in_the_order_first_given(
         report = await verify_chain(session)
     assert stored.resource_ids == ["7", "3", ""]
     assert report.ok, report.describe()  # the hash covers the ids as stored
+
+
+async def test_a_stamp_before_the_year_1000_is_refused(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The database writes such a year with leading zeros, `format_at` without: no chain."""
+    ancient = dt.datetime(999, 12, 31, tzinfo=dt.UTC)
+    async with sessions() as session, session.begin():
+        with pytest.raises(AuditWriteError, match="year 1000"):
+            await append_events_at(session, [read_event("alice", "1")], ancient)

@@ -12,7 +12,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.types import Text
 
-from audit.chain import AuditWriteError, _array_literal, _bound, prepare_row
+from audit.canonical import CanonicalTemplate
+from audit.chain import _UNNESTED, AuditWriteError, _array_literal, _bound, prepare_row
 from audit.events import AuditRecord
 
 # the characters a literal's quoting and orjson's escaping care about, and a few others
@@ -117,7 +118,8 @@ def test_bound_arrays_hold_every_column_but_the_chained_ones_event_by_event() ->
         )
         for n in range(3)
     ]
-    columns = _bound(rows)
+    templates = [CanonicalTemplate(row) for row in rows]
+    columns = dict(zip(_UNNESTED, _bound(rows, templates), strict=True))
     assert columns["actor"] == ["user0", "user1", "user2"]
     assert columns["request_id"] == ["r0", "r1", "r2"]
     assert columns["resource_ids"] == ['{"0","x"}', '{"1","x"}', '{"2","x"}']
@@ -125,7 +127,12 @@ def test_bound_arrays_hold_every_column_but_the_chained_ones_event_by_event() ->
     assert columns["changes"][:2] == [None, None]
     assert json.loads(columns["changes"][2]) == {"level": {"new": "B", "old": "A"}}
     assert not {"seq", "at", "prev_hash", "hash"} & columns.keys()
-    assert all(len(values) == 3 for values in columns.values())
+    # the canonical bytes around `at` and `prev_hash`, as the statement splices and hashes them
+    for template, before, between, after in zip(
+        templates, columns["before"], columns["between"], columns["after"], strict=True
+    ):
+        spliced = before + b'"AT"' + between + b'"PREV"' + after
+        assert spliced == template.encode("AT", "PREV")
 
 
 def test_a_literal_of_what_orjson_refuses_is_still_made() -> None:
