@@ -108,7 +108,7 @@ def read_audit(state: AppState) -> ReadAuditBatcher:
         async def confirm(session: Any, claims: Any) -> tuple[int, list[Exception | None]]:
             return await _counted(confirm_users(session, claims, known))
 
-        batcher = ReadAuditBatcher(state.sessions, _append, confirm)
+        batcher = ReadAuditBatcher(state.engine, _append, confirm)
         state.extras["read_audit"] = batcher
     return batcher
 

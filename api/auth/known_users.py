@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger
 
 from api.auth.errors import AuthenticationError, AuthFailure
@@ -78,15 +78,15 @@ _ROWS_BY_ID = select(
 
 
 async def confirm_users(
-    session: AsyncSession, claims: Sequence[UserFacts], known: KnownUsers
+    connection: AsyncConnection, claims: Sequence[UserFacts], known: KnownUsers
 ) -> list[Exception | None]:
     """Per entry of `claims`, None when its user still holds, else why not — in one statement.
 
-    Runs in the caller's transaction (READ COMMITTED): it sees every change committed before
-    it, which is what lets the caller commit the read's events and answer right after.
+    It sees every change committed before it began (READ COMMITTED), which is what lets the
+    caller append the read's events and answer right after.
     """
     ids = sorted({facts.user_id for facts in claims})
-    rows = {row.id: row for row in await session.execute(_ROWS_BY_ID, {"ids": ids})}
+    rows = {row.id: row for row in await connection.execute(_ROWS_BY_ID, {"ids": ids})}
     verdicts: list[Exception | None] = []
     for facts in claims:
         verdict = _verdict(facts, rows.get(facts.user_id))

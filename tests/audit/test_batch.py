@@ -1,4 +1,4 @@
-"""Group commit of read events: many requests, one append and one commit, nobody released early."""
+"""Group commit of read events: many requests, one append each batch, nobody released early."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from audit.batch import ReadAuditBatcher
 from audit.chain import append_events
@@ -24,16 +24,16 @@ async def _stored(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
 
 
 async def test_concurrent_reads_share_transactions_and_the_chain_verifies(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], fresh_engine: AsyncEngine
 ) -> None:
     batches: list[int] = []
 
-    async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> int:
+    async def append(connection: AsyncConnection, records: Sequence[AuditRecord]) -> int:
         batches.append(len(records))
-        await append_events(session, records)
+        await append_events(connection, records)
         return len(batches)
 
-    batcher = ReadAuditBatcher(sessions, append)
+    batcher = ReadAuditBatcher(fresh_engine, append)
     actors = [f"reader-{i}" for i in range(40)]
     results = await asyncio.gather(*(batcher.append([read_event(a, "1", "2")]) for a in actors))
 
@@ -47,12 +47,12 @@ async def test_concurrent_reads_share_transactions_and_the_chain_verifies(
 
 
 async def test_a_waiter_is_released_only_after_its_events_are_committed(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], fresh_engine: AsyncEngine
 ) -> None:
-    async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> None:
-        await append_events(session, records)
+    async def append(connection: AsyncConnection, records: Sequence[AuditRecord]) -> None:
+        await append_events(connection, records)
 
-    batcher = ReadAuditBatcher(sessions, append)
+    batcher = ReadAuditBatcher(fresh_engine, append)
     for actor in ("first", "second"):
         await batcher.append([read_event(actor, "7")])
         # a fresh session sees it: the commit happened before the waiter was released
@@ -60,14 +60,14 @@ async def test_a_waiter_is_released_only_after_its_events_are_committed(
 
 
 async def test_a_record_that_cannot_be_written_fails_its_own_request_only(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], fresh_engine: AsyncEngine
 ) -> None:
-    async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> None:
+    async def append(connection: AsyncConnection, records: Sequence[AuditRecord]) -> None:
         if any(r.actor == "poison" for r in records):
             raise RuntimeError("cannot encode")
-        await append_events(session, records)
+        await append_events(connection, records)
 
-    batcher = ReadAuditBatcher(sessions, append)
+    batcher = ReadAuditBatcher(fresh_engine, append)
     actors = ["a", "b", "poison", "c", "d"]
     outcomes: list[Any] = await asyncio.gather(
         *(batcher.append([read_event(a, "1")]) for a in actors), return_exceptions=True
@@ -78,12 +78,12 @@ async def test_a_record_that_cannot_be_written_fails_its_own_request_only(
 
 
 async def test_when_the_store_is_down_every_waiter_fails(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], fresh_engine: AsyncEngine
 ) -> None:
-    async def append(session: AsyncSession, records: Sequence[AuditRecord]) -> None:
+    async def append(connection: AsyncConnection, records: Sequence[AuditRecord]) -> None:
         raise RuntimeError("audit storage unavailable")
 
-    batcher = ReadAuditBatcher(sessions, append)
+    batcher = ReadAuditBatcher(fresh_engine, append)
     outcomes = await asyncio.gather(
         *(batcher.append([read_event(f"r{i}", "1")]) for i in range(5)), return_exceptions=True
     )
