@@ -4,10 +4,11 @@ Appends hold the chain head until they commit, so whatever an append costs, ever
 waits for. A GIN index on `audit_events.resource_ids` made a 550-id read event cost ~2.7 ms of
 index maintenance inside that lock (pgbench; ~0.5 ms without it). So the events carry no index
 on their ids; instead `index_once` reads the events above the watermark
-(`audit_index_state.indexed_seq`) a batch at a time in chain order, groups their unnested ids by
-(id, type, month) and inserts one `audit_resource_index` row per group holding the seqs that
-name the id as an array, and moves the watermark in the same statement: a crash loses the
-whole batch or nothing, and the next run resumes at the watermark.
+(`audit_index_state.indexed_seq`) a batch at a time in chain order, groups the events by the
+ids they name, unnests each distinct list once, groups the ids by (id, type, month) and inserts
+one `audit_resource_index` row per group holding the seqs that name the id as an array, and
+moves the watermark in the same statement: a crash loses the whole batch or nothing, and the
+next run resumes at the watermark.
 
 Why compact rows: reads repeat the same records (the same customer views, read by many
 requests), so within a batch most ids recur. One row per (id, event) was ~120 bytes and ~5 µs of
