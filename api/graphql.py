@@ -91,10 +91,10 @@ async def _counted(work: Awaitable[T]) -> tuple[int, T]:
     return counter[0], result
 
 
-async def _append(session: Any, records: Any) -> int:
+async def _append(connection: Any, records: Any) -> int:
     """Append a batch of read events (`append_events` is looked up when called: tests and bench
     variants replace it)."""
-    statements, _ = await _counted(append_events(session, records))
+    statements, _ = await _counted(append_events(connection, records))
     return statements
 
 
@@ -105,8 +105,8 @@ def read_audit(state: AppState) -> ReadAuditBatcher:
     if batcher is None:
         known = known_users(state)
 
-        async def confirm(session: Any, claims: Any) -> tuple[int, list[Exception | None]]:
-            return await _counted(confirm_users(session, claims, known))
+        async def confirm(connection: Any, claims: Any) -> tuple[int, list[Exception | None]]:
+            return await _counted(confirm_users(connection, claims, known))
 
         batcher = ReadAuditBatcher(state.engine, _append, confirm)
         state.extras["read_audit"] = batcher
