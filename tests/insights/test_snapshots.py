@@ -92,3 +92,21 @@ async def test_partner_is_answered_live(
     body = await insights.query(partner, QUERY)
     assert body["data"]["salesFunnel"]["totalCount"] == 0
     assert forbidden_fields(body) == {"Opportunity.amount"}
+
+
+async def test_a_process_that_starts_after_a_refresh_waits_for_the_interval(
+    insights_engine: AsyncEngine, book: Book
+) -> None:
+    """Restarts and new workers share the snapshots instead of each refreshing them again."""
+    refresher = SnapshotRefresher(insights_engine, 60)
+    async with insights_engine.begin() as connection:
+        await discard_snapshots(connection)
+    assert await refresher.due_in() == 0  # never taken: due now
+    assert await refresher.refresh_once()
+    try:
+        assert 55 < await refresher.due_in() <= 60
+        assert await SnapshotRefresher(insights_engine, 0.001).due_in() == 0  # older than that
+    finally:
+        async with insights_engine.begin() as connection:
+            await discard_snapshots(connection)
+    assert await refresher.due_in() == 0
