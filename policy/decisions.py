@@ -167,18 +167,27 @@ def _overlaps(rows: Predicate, denied: Predicate) -> bool:
 
 
 class DecisionCache:
-    """Decisions per (principal, policy version); old versions fall out as they are replaced."""
+    """Decisions per (principal, policy version), the least recently used dropped when full.
+
+    Decisions of an old policy version are never asked for again, so they fall out first.
+    Clearing everything when full (as this did) made every active caller recompute its
+    decisions at once, and lose the statements compiled against them (`resolvers.sqljson`).
+    """
 
     def __init__(self, max_entries: int = 4096) -> None:
+        # insertion order is recency: a hit moves its entry to the end
         self._entries: dict[tuple[Principal, int], AccessDecisions] = {}
         self._max = max_entries
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def for_principal(self, principal: Principal, snapshot: PolicySnapshot) -> AccessDecisions:
         key = (principal, snapshot.version)
-        decisions = self._entries.get(key)
+        decisions = self._entries.pop(key, None)
         if decisions is None:
-            if len(self._entries) >= self._max:
-                self._entries.clear()
             decisions = AccessDecisions(principal, snapshot)
-            self._entries[key] = decisions
+            if len(self._entries) >= self._max:
+                del self._entries[next(iter(self._entries))]
+        self._entries[key] = decisions
         return decisions
