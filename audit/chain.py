@@ -52,18 +52,20 @@ _LOCK_HEAD = text("SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE")
 # cast in the statement, since asyncpg's encoding of a 550-element list cost ~0.14 ms per
 # event (measured). `before`, `between` and `after` are each event's canonical bytes around
 # its `at` and `prev_hash` (`CanonicalTemplate.parts`)
-_CHAINED = ("seq", "at", "prev_hash", "hash")  # made by the statement, under the lock
-_PLAIN_COLUMNS = tuple(column for column in EVENT_COLUMNS if column not in _CHAINED)
-_UNNESTED = (*_PLAIN_COLUMNS, "before", "between", "after")
-_ELEMENT_TYPES = {"token_id": "uuid", "before": "bytea", "between": "bytea", "after": "bytea"}
-_CASTS = {"resource_ids": "text[]", "fields": "text[]", "changes": "jsonb"}
-_ARRAYS = ("resource_ids", "fields")
+
+# what the statement makes under the lock, from the head (s), the events (e) and the chain (c)
 _CHAINED_VALUES = {
     "seq": "s.seq + e.n",
     "at": "s.stamp",
     "prev_hash": "c.prev_hash",
     "hash": "c.hash",
 }
+_CHAINED = tuple(_CHAINED_VALUES)
+_PLAIN_COLUMNS = tuple(column for column in EVENT_COLUMNS if column not in _CHAINED)
+_UNNESTED = (*_PLAIN_COLUMNS, "before", "between", "after")
+_ELEMENT_TYPES = {"token_id": "uuid", "before": "bytea", "between": "bytea", "after": "bytea"}
+_CASTS = {"resource_ids": "text[]", "fields": "text[]", "changes": "jsonb"}
+_ARRAYS = ("resource_ids", "fields")
 
 
 def _value(column: str) -> str:
@@ -249,6 +251,11 @@ async def append_events_at(
     await _append(session, records, at=at)
 
 
+async def _driver(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under SQLAlchemy's, for the one statement sent straight to it."""
+    return (await connection.get_raw_connection()).driver_connection
+
+
 async def _begun(session: AsyncSession, driver: Any) -> None:
     """Make sure the session's transaction has begun before sending beside SQLAlchemy.
 
@@ -278,13 +285,14 @@ async def _append(
         raise AuditWriteError(str(error)) from error
     arrays = _bound(rows, templates)
     try:
-        connection = await executor.connection() if isinstance(executor, AsyncSession) else executor
-        driver = (await connection.get_raw_connection()).driver_connection
         if isinstance(executor, AsyncSession):
+            driver = await _driver(await executor.connection())
             await _begun(executor, driver)
+        else:
+            driver = await _driver(executor)
         await ensure_partition_for(executor, at or dt.datetime.now(dt.UTC))
         count_statement()
-        stamp = await driver.fetchval(_APPEND, at, *arrays)  # type: ignore[union-attr]
+        stamp = await driver.fetchval(_APPEND, at, *arrays)
         await ensure_partition_for(executor, stamp)  # for the next append, should it differ
     except (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         raise AuditWriteError(f"audit events could not be written: {error}") from error
