@@ -18,6 +18,7 @@ from api.exports import routes as export_routes
 from api.graphql import graphql_endpoint
 from api.hardening import layers as hardening
 from api.metrics import metrics_endpoint, timed, watch_pool
+from api.operation import OperationFactsCache
 from api.settings import Settings
 from api.state import AppState
 from audit.indexer import ResourceIndexer
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 validation_rules=hardening.validation_rules(settings),
             ),
             rate_limiter=hardening.rate_limiter(settings),
+            operation_facts=OperationFactsCache(max_tokens=settings.hardening.max_tokens),
             graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
         )
         refresher = None

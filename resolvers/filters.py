@@ -19,7 +19,7 @@ from resolvers.errors import BadUserInputError, ForbiddenError
 from resolvers.reader import Ordering
 from resolvers.records import CUSTOMERS, RecordSpec
 from schema.enums import SortDirection
-from schema.node import InvalidGlobalIdError, from_global_id
+from schema.node import InvalidGlobalIdError, from_global_id, integer_pk
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,10 @@ def pk_of(global_id: str, type_name: str, argument: str) -> int:
         found_type, pk = from_global_id(global_id)
     except InvalidGlobalIdError as exc:
         raise BadUserInputError(f"`{argument}` is not a valid id", argument=argument) from exc
-    if found_type != type_name or not pk.isdigit():
+    key = integer_pk(pk)
+    if found_type != type_name or key is None:
         raise BadUserInputError(f"`{argument}` is not a {type_name} id", argument=argument)
-    return int(pk)
+    return key
 
 
 def id_rule(attr: str, argument: str, guards: str, type_name: str, column: Any) -> FilterRule:

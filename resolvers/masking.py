@@ -89,8 +89,16 @@ class Materialiser:
     cipher: FieldCipher
 
     def build(self, rows: Sequence[Row[Any]]) -> tuple[list[Any], set[str]]:
+        objects, withheld, _ = self.build_noting(rows)
+        return objects, withheld
+
+    def build_noting(
+        self, rows: Sequence[Row[Any]]
+    ) -> tuple[list[Any], set[str], dict[str, list[Any]]]:
+        """The objects, the fields withheld on any row, and per row-dependent field the keys
+        of the rows it was withheld on (the read log's `masked`)."""
         if not rows:
-            return [], set()
+            return [], set(), {}
         spec = self.plan.spec
         # the plan's columns come first in every statement, in the plan's order
         position = {column.name: i for i, column in enumerate(self.plan.columns)}
@@ -108,6 +116,7 @@ class Materialiser:
         ]  # fmt: skip
         hidden = frozenset(f.name for f in self.plan.hidden)
         withheld_any: set[str] = set(hidden)
+        masked_on: dict[str, list[Any]] = {}
         build, type_name = spec.build, spec.type_name
         objects = []
         for row in rows:
@@ -128,11 +137,12 @@ class Materialiser:
                 else:
                     withheld = withheld | {name}
                     withheld_any.add(name)
+                    masked_on.setdefault(name, []).append(row[pk_at])
             values["withheld"] = withheld
             obj = build.__new__(build)
             obj.__dict__.update(values)
             objects.append(obj)
-        return objects, withheld_any
+        return objects, withheld_any, masked_on
 
     def _converter(self, field: FieldSpec) -> Callable[[Any], Any]:
         if field.encrypted_as is not None:

@@ -9,7 +9,7 @@ import strawberry
 from policy.vocabulary import FIELDS, Action
 from resolvers.errors import BadUserInputError
 from resolvers.records import SPECS
-from schema.node import InvalidGlobalIdError, Node, from_global_id, to_global_id
+from schema.node import InvalidGlobalIdError, Node, from_global_id, integer_pk, to_global_id
 from schema.user import Department, FieldPermission, Me, RoleAssignment, User
 
 TYPE_OF_RESOURCE = {spec.resource: spec.type_name for spec in SPECS.values()}
@@ -46,9 +46,12 @@ class NodeQuery:
             type_name, pk = from_global_id(id)
         except InvalidGlobalIdError:
             raise BadUserInputError("`id` is not a valid id", argument="id") from None
-        if type_name not in SPECS or not pk.isdigit():
+        key = integer_pk(pk)
+        if key is None:
+            raise BadUserInputError("`id` is not a valid id", argument="id")
+        if type_name not in SPECS:
             return None
-        return await info.context.reader.one(info, type_name, int(pk))  # type: ignore[no-any-return]
+        return await info.context.reader.one(info, type_name, key)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The caller, its roles, and what it may read and write.")
     def me(self, info: strawberry.Info) -> Me:

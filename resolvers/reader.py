@@ -24,7 +24,7 @@ from resolvers.masking import Materialiser, plan_columns
 from resolvers.pagination import checked_first, decode_cursor, encode_cursor
 from resolvers.records import CHILDREN, SPECS, RecordSpec
 from resolvers.selection import Requested, requested_connection, requested_object
-from schema.node import Connection, Edge, PageInfo
+from schema.node import Connection, Edge, PageInfo, integer_pk
 
 
 @dataclass(frozen=True)
@@ -380,12 +380,17 @@ class RecordReader:
     # -- shared ---------------------------------------------------------------------------------
 
     def _materialise(self, spec: RecordSpec, plan: Any, rows: Sequence[Any]) -> list[Any]:
-        objects, withheld = Materialiser(plan, self.context.cipher).build(rows)
+        objects, withheld, masked = Materialiser(plan, self.context.cipher).build_noting(rows)
         for name in withheld:
             self.context.deny(f"{spec.type_name}.{name}")
         if objects:
             self.context.reads.note(
-                spec.resource.value, (obj.pk for obj in objects), plan.returned_fields
+                spec.resource.value,
+                [obj.pk for obj in objects],
+                plan.returned_fields,
+                type_name=spec.type_name,
+                masked=masked,
+                hidden=(f.name for f in plan.hidden),
             )
         return objects
 
@@ -415,6 +420,7 @@ def _resolved(value: Any) -> asyncio.Future[Any]:
 
 
 def require_int_pk(raw: str, argument: str = "id") -> int:
-    if not raw.isdigit():
+    key = integer_pk(raw)
+    if key is None:
         raise BadUserInputError("malformed id", argument=argument)
-    return int(raw)
+    return key

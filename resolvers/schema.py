@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import strawberry
@@ -52,6 +52,21 @@ class DossierSchema(strawberry.Schema):
         """Errors are logged by the endpoint, which knows the request id; nothing to do here."""
 
 
+class MarksExecution(SchemaExtension):
+    """Notes on the request context that execution began.
+
+    The endpoint tells errors apart by it: one without a path from before execution is the
+    document failing validation (GRAPHQL_VALIDATION_FAILED), one from after it is a variable
+    that did not coerce (BAD_USER_INPUT).
+    """
+
+    def on_execute(self) -> Iterator[None]:
+        extras = getattr(self.execution_context.context, "extras", None)
+        if isinstance(extras, dict):
+            extras["executed"] = True
+        yield
+
+
 def build_schema(
     *,
     extensions: Sequence[Callable[[], SchemaExtension]] = (),
@@ -66,6 +81,7 @@ def build_schema(
         types=[Customer, Contact, Opportunity, Ticket, Interaction, User, Department],
         extensions=[
             *extensions,
+            MarksExecution,
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
             *([lambda: AddValidationRules(rules)] if rules else []),
