@@ -19,12 +19,14 @@ from strawberry.types import ExecutionContext
 from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
 from resolvers.audit_export import AuditExportMutation
+from resolvers.audit_integrity import AuditIntegrityQuery
 from resolvers.bulk.operations import BulkMutation, BulkQuery
 from resolvers.customer import CustomerQuery
 from resolvers.direct import DirectExecutionContext
 from resolvers.insights.query import InsightsQuery
 from resolvers.me import NodeQuery
 from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
+from resolvers.policy_preview import PolicyPreviewQuery
 from resolvers.records_query import RecordsQuery
 from schema.contact import Contact
 from schema.customer import Customer
@@ -37,7 +39,7 @@ Query = merge_types(
     "Query",
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
-        *WRITE_QUERIES,
+        *WRITE_QUERIES, PolicyPreviewQuery, AuditIntegrityQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
