@@ -16,6 +16,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.access_record import RecordAccessQuery
 from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
 from resolvers.audit_export import AuditExportMutation
@@ -40,6 +41,7 @@ Query = merge_types(
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
         *WRITE_QUERIES, PolicyPreviewQuery, AuditIntegrityQuery,
+        RecordAccessQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
