@@ -1,0 +1,99 @@
+"""The console's session over plain HTTP: cookie flags, CSRF refusal, sign-in and refusal."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from api.console.session import COOKIE
+from tests.ops.conftest import PASSWORD
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+async def sign_in(http: httpx.AsyncClient, username: str) -> httpx.Response:
+    form = await http.get("/console")
+    return await http.post(
+        "/console/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": csrf_of(form.text)},
+    )
+
+
+async def test_the_session_cookie_is_httponly_strict_and_secure(
+    browser_client: httpx.AsyncClient,
+) -> None:
+    answer = await sign_in(browser_client, "admin")
+    assert answer.status_code == 303 and answer.headers["location"] == "/console"
+    cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith(COOKIE))
+    flags = {part.strip().lower() for part in cookie.split(";")}
+    assert {"httponly", "samesite=strict", "secure", "path=/console"} <= flags
+    # the tokens inside are sealed: nothing in the cookie reads as a JWT
+    assert "eyJ" not in cookie
+    home = await browser_client.get("/console")
+    assert "admin" in home.text and "no-store" in home.headers["cache-control"]
+
+
+async def test_a_post_without_the_csrf_token_is_refused(browser_client: httpx.AsyncClient) -> None:
+    await sign_in(browser_client, "admin")
+    rule = {
+        "change": "add",
+        "role": "sales_rep",
+        "department": "*",
+        "resource": "customer.idNumber",
+        "action": "READ",
+        "scope": "OWN",
+        "effect": "ALLOW",
+    }
+    missing = await browser_client.post("/console/policies/apply", data=rule)
+    assert missing.status_code == 403
+    forged = await browser_client.post("/console/policies/apply", data={**rule, "csrf_token": "x"})
+    assert forged.status_code == 403
+    policies = await browser_client.get("/console/policies")
+    assert "<code>customer.idNumber</code>" not in policies.text  # nothing was applied
+
+
+async def test_the_sign_in_form_needs_its_csrf_token_too(browser_client: httpx.AsyncClient) -> None:
+    await browser_client.get("/console")
+    answer = await browser_client.post(
+        "/console/login", data={"username": "admin", "password": PASSWORD}
+    )
+    assert answer.status_code == 403
+    assert (await browser_client.get("/console/policies")).status_code == 303  # not signed in
+
+
+async def test_a_token_from_another_session_is_refused(
+    browser_client: httpx.AsyncClient, console_app: object
+) -> None:
+    await sign_in(browser_client, "admin")
+    page = await browser_client.get("/console/policies")
+    stolen = csrf_of(page.text)
+    transport = httpx.ASGITransport(app=console_app, client=("127.0.0.1", 50022))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as other:
+        await sign_in(other, "bob")
+        answer = await other.post("/console/logout", data={"csrf_token": stolen})
+        assert answer.status_code == 403
+
+
+async def test_wrong_credentials_are_answered_401_without_a_session(
+    browser_client: httpx.AsyncClient,
+) -> None:
+    form = await browser_client.get("/console")
+    answer = await browser_client.post(
+        "/console/login",
+        data={"username": "admin", "password": "wrong", "csrf_token": csrf_of(form.text)},
+    )
+    assert answer.status_code == 401
+    assert "Invalid username or password" in answer.text
+    assert (await browser_client.get("/console/policies")).status_code == 303
+
+
+async def test_a_sales_rep_is_refused_the_policy_page(browser_client: httpx.AsyncClient) -> None:
+    await sign_in(browser_client, "alice")
+    answer = await browser_client.get("/console/policies")
+    assert answer.status_code == 403
+    assert "Not allowed" in answer.text and "sales_manager" not in answer.text
