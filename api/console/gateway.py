@@ -11,6 +11,7 @@ of JavaScript and the pages work without it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,11 +66,14 @@ async def call(
         "state": {},
     }
     sent = False
+    never = asyncio.Event()
 
     async def receive() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            # the browser is still there: a streaming answer listens for a disconnect while it
+            # streams, and must not hear one before the end
+            await never.wait()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 

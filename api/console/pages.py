@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -151,7 +152,17 @@ async def sign_out(request: Request, session: ConsoleSession, gateway: Gateway) 
 
 
 def rule_from(form: FormData | Any) -> dict[str, str]:
-    rule = {name: (_text(form, name) or "").strip() for name in RULE_FIELDS}
+    """The rule of the change form, or of the matrix button that was pressed (`rule`: JSON)."""
+    values: Any = form
+    pressed = _text(form, "rule")
+    if pressed:
+        try:
+            values = orjson.loads(pressed)
+        except orjson.JSONDecodeError:
+            values = {}
+        if not isinstance(values, dict):
+            values = {}
+    rule = {name: str(values.get(name) or "").strip() for name in RULE_FIELDS}
     rule["effect"] = rule["effect"].upper() or "ALLOW"
     rule["department"] = rule["department"] or "*"
     return rule

@@ -67,10 +67,15 @@ def console_server(
         yield server
 
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console-screenshots"
+
+
 @pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the browser tests leave a screenshot of every page (artifacts, never committed)."""
-    return tmp_path_factory.mktemp("console-screenshots")
+def screenshots() -> Path:
+    """Where the browser tests leave a screenshot of every page: `artifacts/` (gitignored),
+    which outlives the run for a person (or CI) to look at, unlike pytest's rotated tmp dirs."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
 
 
 async def api_token(base_url: str, username: str) -> str:

@@ -97,3 +97,46 @@ async def test_a_sales_rep_is_refused_the_policy_page(browser_client: httpx.Asyn
     answer = await browser_client.get("/console/policies")
     assert answer.status_code == 403
     assert "Not allowed" in answer.text and "sales_manager" not in answer.text
+
+
+async def test_admin_deactivates_a_user_through_the_console(
+    browser_client: httpx.AsyncClient,
+) -> None:
+    await sign_in(browser_client, "admin")
+    page = await browser_client.get("/console/users")
+    departments = re.findall(r"<li class=\"depth-\d\">([^<]+)</li>", page.text)
+    assert "华东销售" in departments
+    token = await login_token(browser_client, "admin")
+    created = await browser_client.post(
+        "/graphql",
+        json={
+            "query": """mutation($d: ID!) { createUser(input: {username: "leaver",
+                password: "leaver-password-1", departmentId: $d}) { id } }""",
+            "variables": {"d": await department_id(browser_client, token, "华东销售")},
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    user_id = created.json()["data"]["createUser"]["id"]
+    page = await browser_client.get("/console/users")
+    answer = await browser_client.post(
+        "/console/users/deactivate", data={"user": user_id, "csrf_token": csrf_of(page.text)}
+    )
+    assert answer.status_code == 303 and "deactivated=leaver" in answer.headers["location"]
+    listed = await browser_client.get("/console/users")
+    row = re.search(r"<tr><td>leaver</td>.*?</tr>", listed.text, re.S)
+    assert row and "Inactive" in row.group(0)
+
+
+async def login_token(http: httpx.AsyncClient, username: str) -> str:
+    answer = await http.post("/auth/token", data={"username": username, "password": PASSWORD})
+    token: str = answer.json()["access_token"]
+    return token
+
+
+async def department_id(http: httpx.AsyncClient, token: str, name: str) -> str:
+    answer = await http.post(
+        "/graphql",
+        json={"query": "{ departments { id name } }"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return next(d["id"] for d in answer.json()["data"]["departments"] if d["name"] == name)
