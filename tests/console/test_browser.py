@@ -218,9 +218,10 @@ async def test_erin_finds_bobs_reads_of_one_customer(
 
     await page.get_by_role("button", name="Verify now").click()
     await expect(page.get_by_test_id("verify-result")).to_contain_text("Chain intact")
+    await look(page, screenshots, "10-audit-verified", check=False)
     await page.get_by_role("button", name="Export these events").click()
     await expect(page.get_by_test_id("export-result")).to_contain_text("Exported")
-    await look(page, screenshots, "10-audit-verified-exported", check=False)
+    await look(page, screenshots, "11-audit-exported", check=False)
     async with page.expect_download() as download_info:
         await page.get_by_role("link", name="Download once").click()
     download = await download_info.value
@@ -228,13 +229,36 @@ async def test_erin_finds_bobs_reads_of_one_customer(
     assert "BobLooks" in exported and '"actor": "bob"' in exported.replace('":"', '": "')
 
 
+async def test_erin_reads_a_records_history_with_masked_values(
+    page: Page, console_server: ServerProcess, screenshots: Path
+) -> None:
+    base = console_server.base_url
+    customer = await _customer_of(base, "alice")
+    alice = await api_token(base, "alice")
+    changed = await api_query(
+        base,
+        alice,
+        """mutation AliceEdits($id: ID!) { updateCustomer(id: $id,
+             input: {industry: "交通运输和物流", phone: "13912345678"}) { industry } }""",
+        {"id": customer},
+    )
+    assert "errors" not in changed, changed
+    await sign_in(page, "erin")
+    await page.goto(f"/console/audit?resourceId={customer}&action=UPDATE")
+    events = page.get_by_test_id("events")
+    await expect(events).to_contain_text("AliceEdits")
+    await expect(events).to_contain_text("交通运输和物流")  # the new value of a plain field
+    await expect(page.locator("body")).not_to_contain_text("13912345678")  # phone stays masked
+    await look(page, screenshots, "12-audit-record-history")
+
+
 async def test_alice_is_refused_the_policy_page(
     page: Page, console_server: ServerProcess, screenshots: Path
 ) -> None:
     await sign_in(page, "alice")
-    await look(page, screenshots, "11-home-alice", check=False)
+    await look(page, screenshots, "13-home-alice", check=False)
     answer = await page.goto("/console/policies")
     assert answer is not None and answer.status == 403
     await expect(page.get_by_test_id("refused")).to_be_visible()
     await expect(page.locator("body")).not_to_contain_text("sales_manager")
-    await look(page, screenshots, "12-policies-refused-alice")
+    await look(page, screenshots, "14-policies-refused-alice")
