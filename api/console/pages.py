@@ -8,11 +8,14 @@ API refuses (FORBIDDEN on the root field) is shown as a refusal with 403, never 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
+from graphql import get_named_type
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -349,16 +352,32 @@ def _tree(departments: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]
     return ordered
 
 
-def has_successor_argument(request: Request) -> bool:
-    """Whether this schema's `deactivateUser` takes `successorId` (the workflow branch adds it);
-    looked up once in the schema the endpoint executes."""
+@dataclass(frozen=True)
+class DeactivateShape:
+    """How this server's `deactivateUser` is called: the workflow branch adds `successorId`
+    (and may answer with a payload around the user), so the console reads the schema the
+    endpoint executes, once, instead of assuming either."""
+
+    takes_successor: bool
+    selection: str
+
+
+def deactivate_shape(request: Request) -> DeactivateShape:
     extras = request.app.state.dossier.extras
-    if "console_successor" not in extras:
-        schema = extras["schema"]
-        mutation = schema._schema.mutation_type  # graphql-core's schema behind Strawberry's
-        field = mutation.fields.get("deactivateUser") if mutation else None
-        extras["console_successor"] = field is not None and "successorId" in field.args
-    return bool(extras["console_successor"])
+    if "console_deactivate" not in extras:
+        schema = extras["schema"]._schema  # graphql-core's schema behind Strawberry's
+        field = schema.mutation_type.fields["deactivateUser"]
+        answer = get_named_type(field.type)
+        fields = getattr(answer, "fields", {})
+        if "username" in fields:
+            selection = "username active"
+        elif "user" in fields:
+            selection = "user { username active }"
+        else:
+            selection = "__typename"
+        extras["console_deactivate"] = DeactivateShape("successorId" in field.args, selection)
+    shape: DeactivateShape = extras["console_deactivate"]
+    return shape
 
 
 async def _users_page(
@@ -380,7 +399,7 @@ async def _users_page(
         tree=_tree(data.get("departments") or []),
         users=data.get("users") or [],
         roles=roles,
-        successor=has_successor_argument(request),
+        successor=deactivate_shape(request).takes_successor,
         done=request.query_params.get("deactivated"),
         **values,
     )
@@ -394,18 +413,27 @@ async def deactivate(request: Request, session: ConsoleSession, gateway: Gateway
     form = form_of(request)
     user_id = _text(form, "user") or ""
     successor = _text(form, "successor") or None
-    if has_successor_argument(request):
-        result = await gateway.run(
-            queries.DEACTIVATE_WITH_SUCCESSOR, {"id": user_id, "successorId": successor}
+    shape = deactivate_shape(request)
+    if shape.takes_successor:
+        operation = (
+            "mutation ConsoleDeactivateUser($id: ID!, $successorId: ID) {"
+            f" deactivateUser(id: $id, successorId: $successorId) {{ {shape.selection} }} }}"
         )
+        variables: dict[str, Any] = {"id": user_id, "successorId": successor}
     else:
-        result = await gateway.run(queries.DEACTIVATE, {"id": user_id})
+        operation = (
+            "mutation ConsoleDeactivateUser($id: ID!) {"
+            f" deactivateUser(id: $id) {{ {shape.selection} }} }}"
+        )
+        variables = {"id": user_id}
+    result = await gateway.run(operation, variables)
     if result.is_refused:
         return refused(request, session, result, "users")
     if result.errors:
         return await _users_page(request, session, gateway, status=400, errors=result.messages())
-    name = ((result.data or {}).get("deactivateUser") or {}).get("username", "")
-    return RedirectResponse(f"/console/users?deactivated={name}", status_code=303)
+    answer = (result.data or {}).get("deactivateUser") or {}
+    name = (answer.get("user") or answer).get("username", "")
+    return RedirectResponse(f"/console/users?{urlencode({'deactivated': name})}", status_code=303)
 
 
 # -- audit --------------------------------------------------------------------------------------

@@ -42,11 +42,7 @@ USERS = """query ConsoleUsers {
   users { id username displayName active department { id name } }
   roleAssignments { username role departmentName } }"""
 
-DEACTIVATE = """mutation ConsoleDeactivateUser($id: ID!) {
-  deactivateUser(id: $id) { username active } }"""
-
-DEACTIVATE_WITH_SUCCESSOR = """mutation ConsoleDeactivateUser($id: ID!, $successorId: ID) {
-  deactivateUser(id: $id, successorId: $successorId) { username active } }"""
+# deactivateUser's operation is built from the schema's shape: pages.deactivate_shape
 
 AUDIT = """query ConsoleAudit($filter: AuditEventFilter, $first: Int) {
   auditEvents(first: $first, filter: $filter) {
