@@ -45,7 +45,7 @@ Page = Callable[[Request, ConsoleSession, Gateway], Awaitable[Response]]
 
 
 class CsrfRefusedError(Exception):
-    pass
+    """A POST whose form does not repeat the session's CSRF token."""
 
 
 class Console:
@@ -246,11 +246,12 @@ async def preview(request: Request, session: ConsoleSession, gateway: Gateway) -
     result = await gateway.run(queries.PREVIEW, variables)
     if result.is_refused:
         return refused(request, session, result, "policies")
+    # 200 even when the rule is refused as bad input: htmx swaps only 2xx answers, and the
+    # errors are shown where the preview would be
     return await _policies_page(
         request,
         session,
         gateway,
-        status=200 if result.data else 400,
         change=change,
         candidate=rule,
         preview=(result.data or {}).get("previewPolicyChange"),

@@ -140,3 +140,28 @@ async def department_id(http: httpx.AsyncClient, token: str, name: str) -> str:
         headers={"Authorization": f"Bearer {token}"},
     )
     return next(d["id"] for d in answer.json()["data"]["departments"] if d["name"] == name)
+
+
+async def test_a_matrix_button_previews_removing_its_rule_and_a_bad_rule_says_why(
+    browser_client: httpx.AsyncClient,
+) -> None:
+    await sign_in(browser_client, "admin")
+    page = await browser_client.get("/console/policies")
+    buttons = [
+        v.replace("&#34;", '"') for v in re.findall(r'name="rule" value="([^"]*)"', page.text)
+    ]
+    rule = next(v for v in buttons if "sales_manager" in v and "phone" in v and "READ" in v)
+    preview = await browser_client.post(
+        "/console/policies/preview",
+        data={"csrf_token": csrf_of(page.text), "change": "remove", "rule": rule},
+        headers={"HX-Request": "true"},
+    )
+    assert preview.status_code == 200
+    assert re.search(r"<td>bob</td><td>customer</td><td>phone</td>", preview.text)
+    bad = await browser_client.post(
+        "/console/policies/preview",
+        data={"csrf_token": csrf_of(page.text), "change": "add", "role": "sales_rep",
+              "resource": "customer.shoeSize", "action": "READ", "scope": "OWN"},
+    )  # fmt: skip
+    assert bad.status_code == 200  # htmx swaps 2xx only: the reason shows in the preview
+    assert "has no field" in bad.text and "Apply this change" not in bad.text
