@@ -264,3 +264,13 @@ async def test_alice_is_refused_the_policy_page(
     await expect(page.get_by_test_id("refused")).to_be_visible()
     await expect(page.locator("body")).not_to_contain_text("sales_manager")
     await look(page, screenshots, "14-policies-refused-alice")
+    # as the page says, the attempt is in the trail, like the API's own refusals
+    base = console_server.base_url
+    trail = await api_query(
+        base,
+        await api_token(base, "erin"),
+        """{ auditEvents(first: 5, filter: {actor: "alice", action: "DENIED"}) {
+             nodes { fields operation } } }""",
+    )
+    denied = trail["data"]["auditEvents"]["nodes"]
+    assert {"fields": ["Query.policies"], "operation": "ConsolePolicies"} in denied, denied
