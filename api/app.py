@@ -14,6 +14,7 @@ from starlette.routing import Route
 from strawberry.http.ides import get_graphql_ide_html
 
 from api.auth.routes import routes as auth_routes
+from api.console import console_routes
 from api.exports import routes as export_routes
 from api.graphql import graphql_endpoint
 from api.hardening import layers as hardening
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint),
         *auth_routes,
         *export_routes,
+        *console_routes(settings),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=hardening.http_middleware(settings)

@@ -16,15 +16,18 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.access_record import RecordAccessQuery
 from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
 from resolvers.audit_export import AuditExportMutation
+from resolvers.audit_integrity import AuditIntegrityQuery
 from resolvers.bulk.operations import BulkMutation, BulkQuery
 from resolvers.customer import CustomerQuery
 from resolvers.direct import DirectExecutionContext
 from resolvers.insights.query import InsightsQuery
 from resolvers.me import NodeQuery
 from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
+from resolvers.policy_preview import PolicyPreviewQuery
 from resolvers.records_query import RecordsQuery
 from schema.contact import Contact
 from schema.customer import Customer
@@ -37,7 +40,8 @@ Query = merge_types(
     "Query",
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
-        *WRITE_QUERIES,
+        *WRITE_QUERIES, PolicyPreviewQuery, AuditIntegrityQuery,
+        RecordAccessQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
