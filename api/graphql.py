@@ -32,6 +32,7 @@ from audit.batch import ReadAuditBatcher
 from audit.chain import append_events
 from audit.events import AuditAction, AuditRecord
 from db.statements import statement_counter
+from events.outbox import enqueue
 from policy.principal import Principal
 from resolvers.context import RequestContext, RequestDatabase, RequestMeta
 from resolvers.errors import DossierError, ForbiddenError, NotFoundError
@@ -396,6 +397,7 @@ async def _serve(
                 # a write and its events share one transaction
                 if records:
                     await append_events(db.session, records)
+                    await enqueue(db.session, records)
                 await db.commit()
             else:
                 await db.close()  # a read commits nothing of its own: only its events
