@@ -37,6 +37,7 @@ from events.payloads import TYPE_OF_RESOURCE, read_as
 from events.principals import webhook_reader
 from events.safety import UnsafeURLError, check_url, parse
 from events.settings import WebhookSettings
+from policy.decisions import AccessDecisions
 from policy.store import PolicyStore
 from schema.node import to_global_id
 
@@ -44,7 +45,8 @@ log = logging.getLogger("dossier.webhooks")
 
 SECRET_LABEL = "webhook.secret"  # noqa: S105  # the FieldCipher label, not a secret
 MAX_BACKOFF_SECONDS = 86400.0
-READ_CONCURRENCY = 4  # payload reads at once per batch: each holds a pooled connection
+DECISIONS_KEPT = 1024  # webhooks × policy versions; cleared when full
+READ_CONCURRENCY = 6  # payload reads at once per batch: each holds a pooled connection
 OPEN = ("PENDING", "RETRYING")
 
 _CLAIM = text(
@@ -67,14 +69,17 @@ _CLAIM = text(
 )
 _RECORD = text(
     """
-    UPDATE webhook_deliveries SET
-        status = :status,
-        attempts = attempts + 1,
-        last_error = :error,
-        response_status = :response_status,
-        next_attempt_at = now() + make_interval(secs => :delay),
-        delivered_at = CASE WHEN :status = 'DELIVERED' THEN now() END
-    WHERE id = :id
+    UPDATE webhook_deliveries AS d SET
+        status = u.status,
+        attempts = d.attempts + 1,
+        last_error = u.error,
+        response_status = u.response_status,
+        next_attempt_at = now() + make_interval(secs => u.delay),
+        delivered_at = CASE WHEN u.status = 'DELIVERED' THEN now() END
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:errors AS text[]),
+                CAST(:responses AS integer[]), CAST(:delays AS float8[]))
+         AS u(id, status, error, response_status, delay)
+    WHERE d.id = u.id
     """
 )
 
@@ -114,6 +119,7 @@ class DeliveryWorker:
         self.name = name
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._decisions_cache: dict[tuple[Any, ...], AccessDecisions] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -168,17 +174,16 @@ class DeliveryWorker:
                 return 0
             reads = asyncio.Semaphore(READ_CONCURRENCY)
             outcomes = await asyncio.gather(*(self._attempt(session, reads, row) for row in rows))
-            for row, outcome in zip(rows, outcomes, strict=True):
-                await session.execute(
-                    _RECORD,
-                    {
-                        "id": row.id,
-                        "status": outcome.status,
-                        "error": outcome.error,
-                        "response_status": outcome.response_status,
-                        "delay": outcome.delay,
-                    },
-                )
+            await session.execute(
+                _RECORD,
+                {
+                    "ids": [row.id for row in rows],
+                    "statuses": [o.status for o in outcomes],
+                    "errors": [o.error for o in outcomes],
+                    "responses": [o.response_status for o in outcomes],
+                    "delays": [o.delay for o in outcomes],
+                },
+            )
             # last before the commit: the audit chain's lock is held from here to COMMIT
             await append_events(
                 session, [self._audit(row, o) for row, o in zip(rows, outcomes, strict=True)]
@@ -197,12 +202,32 @@ class DeliveryWorker:
             log.exception("webhook delivery %s failed", row.id)
             return self._failed(row, f"internal: {type(error).__name__}")
 
-    async def _prepare(self, row: Any) -> Outcome | tuple[bytes, tuple[str, ...]]:
-        async with self.sessions() as session:
-            reader = await webhook_reader(session, row)
+    async def _decisions(self, row: Any) -> AccessDecisions | str:
+        """The webhook's decisions, kept per policy version; or why it reads nothing.
+
+        A partner token is looked up at every delivery (a revocation stops the next one); a
+        role needs no lookup. Kept decisions keep their compiled statements, as a user's do.
+        """
+        snapshot = self.store.current()
+        if row.partner_token_id is not None:
+            async with self.sessions() as session:
+                reader = await webhook_reader(session, row)
+        else:
+            reader = await webhook_reader(None, row)  # type: ignore[arg-type]  # no lookup
         if reader.principal is None:
-            return Outcome("SKIPPED", error=reader.refusal)
-        decisions = reader.decisions(self.store.current())
+            return reader.refusal or "no principal"
+        key = (row.webhook_id, reader.principal, snapshot.version)
+        decisions = self._decisions_cache.get(key)
+        if decisions is None:
+            if len(self._decisions_cache) >= DECISIONS_KEPT:
+                self._decisions_cache.clear()
+            decisions = self._decisions_cache[key] = reader.decisions(snapshot)
+        return decisions
+
+    async def _prepare(self, row: Any) -> Outcome | tuple[bytes, tuple[str, ...]]:
+        decisions = await self._decisions(row)
+        if isinstance(decisions, str):
+            return Outcome("SKIPPED", error=decisions)
         seen = await read_as(
             schema=self.schema,
             sessions=self.sessions,

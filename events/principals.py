@@ -55,9 +55,11 @@ class WebhookReader:
         return AccessDecisions(self.principal, snapshot)
 
 
-async def webhook_reader(session: AsyncSession, webhook: Any) -> WebhookReader:
-    """`webhook`: a row with id, role, department_id and partner_token_id."""
+async def webhook_reader(session: AsyncSession | None, webhook: Any) -> WebhookReader:
+    """`webhook`: a row with webhook_id (or id), role, department_id and partner_token_id;
+    `session` is needed (and used) only for a partner token's webhook."""
     if webhook.partner_token_id is not None:
+        assert session is not None
         token = await session.scalar(
             select(PartnerToken).where(PartnerToken.id == webhook.partner_token_id)
         )
@@ -79,7 +81,7 @@ async def webhook_reader(session: AsyncSession, webhook: Any) -> WebhookReader:
     domain = str(webhook.department_id) if webhook.department_id is not None else "*"
     principal = Principal(
         kind=PrincipalKind.SYSTEM,
-        name=f"webhook:{webhook.id}",
+        name=f"webhook:{getattr(webhook, 'webhook_id', None) or webhook.id}",
         department_id=webhook.department_id,
     )
     return WebhookReader(principal, role=webhook.role, domain=domain)
