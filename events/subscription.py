@@ -150,6 +150,37 @@ async def _still_valid(context: SubscriptionContext) -> bool:
     return principal == context.principal
 
 
+async def _change(
+    info: strawberry.Info, context: SubscriptionContext, outbox_id: int, wanted: set[str] | None
+) -> RecordChange | None:
+    state = context.state
+    assert state is not None
+    await context.db.close()
+    context.db = RequestDatabase(state.sessions)
+    context.forget_reads()
+    row = (await context.db.execute(_OUTBOX_ROW, {"id": outbox_id})).first()
+    if row is None:
+        return None
+    type_name = TYPE_OF_RESOURCE.get(row.resource_type)
+    if type_name is None or (wanted is not None and type_name not in wanted):
+        return None
+    store = state.extras["policy_store"]
+    context.decisions = state.extras["decision_cache"].for_principal(
+        context.principal, store.current()
+    )
+    node = await context.reader.one_with(
+        _node_selection(info, type_name), type_name, int(row.resource_id)
+    )
+    if node is None:
+        return None  # outside the subscriber's scope, or gone: nothing is said
+    return RecordChange(
+        event=row.event,
+        node=node,
+        changed_fields=_visible_changes(context, type_name, node, list(row.changed_fields)),
+        at=row.at,
+    )
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description="Changes as they commit, masked for the subscriber.")
@@ -197,44 +228,13 @@ class Subscription:
                         continue
                     if outbox_id == LOST:
                         return  # the stream has a gap: the client re-subscribes and re-reads
-                    change = await self._change(info, context, outbox_id, wanted)
+                    change = await _change(info, context, outbox_id, wanted)
                     if change is not None:
                         yield change
             finally:
                 await context.db.close()
                 with contextlib.suppress(Exception):
                     await _audit(state, _read_records(context))
-
-    @staticmethod
-    async def _change(
-        info: strawberry.Info, context: SubscriptionContext, outbox_id: int, wanted: set[str] | None
-    ) -> RecordChange | None:
-        state = context.state
-        assert state is not None
-        await context.db.close()
-        context.db = RequestDatabase(state.sessions)
-        context.forget_reads()
-        row = (await context.db.execute(_OUTBOX_ROW, {"id": outbox_id})).first()
-        if row is None:
-            return None
-        type_name = TYPE_OF_RESOURCE.get(row.resource_type)
-        if type_name is None or (wanted is not None and type_name not in wanted):
-            return None
-        store = state.extras["policy_store"]
-        context.decisions = state.extras["decision_cache"].for_principal(
-            context.principal, store.current()
-        )
-        node = await context.reader.one_with(
-            _node_selection(info, type_name), type_name, int(row.resource_id)
-        )
-        if node is None:
-            return None  # outside the subscriber's scope, or gone: nothing is said
-        return RecordChange(
-            event=row.event,
-            node=node,
-            changed_fields=_visible_changes(context, type_name, node, list(row.changed_fields)),
-            at=row.at,
-        )
 
 
 def _only_subscriptions(query: Any, operation_name: Any) -> bool:
