@@ -88,7 +88,8 @@ def _authorise(context: RequestContext) -> None:
     require(context, Resource.CUSTOMER, Action.CREATE, "captureLead")
 
 
-def _values(input: LeadInput, vocab: Any) -> dict[str, Any]:
+def _values(input: LeadInput, vocab: Any, *, partial: bool) -> dict[str, Any]:
+    """Normalised values; `partial`: only what is given is checked (enough to match on)."""
     data = {
         "name": input.name,
         "kind": input.kind.value if input.kind is not None else None,
@@ -97,11 +98,12 @@ def _values(input: LeadInput, vocab: Any) -> dict[str, Any]:
         "creditCode": input.credit_code,
         "region": input.region,
         "industry": input.industry,
-        "source": input.source or "lead",
+        "source": input.source or "官网",  # the website: the vocabulary's own term
     }
     data = {k: v for k, v in data.items() if v is not None}
     try:
-        return dict(validate_customer_input(data, vocabularies=vocab).changes())
+        checked = validate_customer_input(data, vocabularies=vocab, partial=partial)
+        return dict(checked.changes())
     except ValidationFailed as failed:
         raise bad_input(failed) from None
 
@@ -163,6 +165,18 @@ async def _next_owner(session: AsyncSession, department: int) -> int:
     return later[0] if later else users[0]
 
 
+def _require_department(context: RequestContext, department: int) -> None:
+    """Staff send leads to their own department, or where they may create customers anyway;
+    a partner's lead-intake token names the department it feeds."""
+    principal = context.principal
+    if principal.is_partner or department == principal.department_id:
+        return
+    if not context.decisions.rows(Resource.CUSTOMER, Action.CREATE).holds_for(None, department, 0):
+        raise ForbiddenError(
+            "Customer.department", "Not allowed to place a lead outside your own department"
+        )
+
+
 async def capture_lead(info: strawberry.Info, input: LeadInput) -> LeadResult:
     context: RequestContext = info.context
     _authorise(context)
@@ -170,8 +184,9 @@ async def capture_lead(info: strawberry.Info, input: LeadInput) -> LeadResult:
     if len(note) > MAX_NOTE:
         raise BadUserInputError(f"Invalid input: note: at most {MAX_NOTE} characters", field="note")
     async with write(context) as session:
-        values = _values(input, await vocabularies(session))
-        matched = await _match(session, values, context.cipher)
+        vocab = await vocabularies(session)
+        # a lead matches on whatever keys it has; only a new customer must be complete
+        matched = await _match(session, _values(input, vocab, partial=True), context.cipher)
         if matched is not None:
             pk, matched_by = matched
             created = False
@@ -187,6 +202,8 @@ async def capture_lead(info: strawberry.Info, input: LeadInput) -> LeadResult:
                     "Invalid input: departmentId: required for a partner's lead",
                     field="departmentId",
                 )
+            _require_department(context, department)
+            values = _values(input, vocab, partial=False)
             owner = await _next_owner(session, department)
             row = CustomerRow(owner_id=owner, department_id=department, version=1)
             apply_values(row, values, context.cipher)
