@@ -150,3 +150,19 @@ async def test_only_subscriptions_are_served_over_the_socket(
         message = await next_message(ws)
     assert message["type"] == "error"
     assert "Only subscriptions" in message["payload"][0]["message"]
+
+
+async def test_a_subscription_posted_over_http_streams_nothing(
+    gql: GraphQLClient, events_engine: AsyncEngine
+) -> None:
+    """POST runs the operation once, as graphql-core's `execute`: the generator never starts,
+    so nothing is read, nothing is opened, nothing is sent."""
+    before = await rows(
+        events_engine, "SELECT count(*) AS n FROM audit_events WHERE resource_type = 'subscription'"
+    )
+    response = await gql.post("alice", SUBSCRIBE)
+    assert response.json()["data"] == {"recordChanged": None}
+    after = await rows(
+        events_engine, "SELECT count(*) AS n FROM audit_events WHERE resource_type = 'subscription'"
+    )
+    assert after[0].n == before[0].n
