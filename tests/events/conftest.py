@@ -124,7 +124,8 @@ class Receiver:
     url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
-    delay: float = 0.0
+    delay: float = 0.0  # seconds each answer waits, unless `release` is set first
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     def ids(self) -> list[str]:
         return [r["headers"]["webhook-id"] for r in self.received]
@@ -145,7 +146,8 @@ async def running_receiver() -> AsyncIterator[Receiver]:
             {"headers": dict(request.headers), "body": body, "json": orjson.loads(body)}
         )
         if receiver.delay:
-            await asyncio.sleep(receiver.delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(receiver.release.wait(), receiver.delay)
         return Response("ok", status_code=receiver.status)
 
     app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
@@ -157,6 +159,7 @@ async def running_receiver() -> AsyncIterator[Receiver]:
     try:
         yield receiver
     finally:
+        receiver.release.set()
         server.should_exit = True
         await task
         sock.close()

@@ -78,6 +78,7 @@ async def test_a_delivery_survives_a_killed_worker(
         await first.wait()
     assert await statuses(events_engine, hook["id"]) == ["PENDING"]  # nothing recorded, not lost
     receiver.delay = 0
+    receiver.release.set()  # the killed worker's request is answered into the void
     async with deliver_process(events_env):
         await until(lambda: _delivered(events_engine, hook["id"], 1))
     assert len(set(receiver.ids())) == 1 and len(receiver.received) == 2  # at least once
@@ -91,14 +92,14 @@ async def test_two_workers_never_send_one_delivery_twice(
         await create_webhook(gql, receiver.url, ["customer.updated"], role="finance")
         for _ in range(3)
     ]
-    customers = [await create_customer(gql, "alice") for _ in range(4)]
-    for round_ in ("金融", "零售", "制造业"):
+    customers = [await create_customer(gql, "alice") for _ in range(3)]
+    for round_ in ("金融", "零售"):
         for customer in customers:
             body = await update_customer(gql, "alice", customer["id"], industry=round_)
             assert "errors" not in body, body
-    expected = len(hooks) * len(customers) * 3
+    expected = len(hooks) * len(customers) * 2
     async with deliver_process(events_env), deliver_process(events_env):
-        await asyncio.gather(*(_wait_all(events_engine, h["id"], 12) for h in hooks))
+        await asyncio.gather(*(_wait_all(events_engine, h["id"], 6) for h in hooks))
     counts = collections.Counter(receiver.ids())
     assert len(counts) == expected and set(counts.values()) == {1}
     # per endpoint, in outbox order
