@@ -101,9 +101,20 @@ async def _principal_of_input(
             "Invalid input: give exactly one of role and partnerTokenId", field="role"
         )
     if input.role is not None:
-        roles = {line[1] for line in context.decisions.snapshot.lines if line[0] == "p"}
+        lines = context.decisions.snapshot.lines
+        roles = {line[1] for line in lines if line[0] == "p"}
         if input.role not in roles:
             raise BadUserInputError("Invalid input: role: no such role", field="role")
+        # a partner's role read as a role would lose what narrows it for partners (named
+        # fields only, scopes, shared customers): partners' webhooks go by their token
+        partner_roles = {
+            line[2] for line in lines if line[0] == "g" and line[1].startswith("partner:")
+        }
+        if input.role in partner_roles:
+            raise BadUserInputError(
+                "Invalid input: role: a partner's role; give its partnerTokenId instead",
+                field="role",
+            )
         return input.role, None
     try:
         token_id = uuid.UUID(str(input.partner_token_id))

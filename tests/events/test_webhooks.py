@@ -83,6 +83,11 @@ async def test_only_admins_manage_webhooks_and_the_secret_is_shown_once(
                    "role": "finance"}},
     )  # fmt: skip
     assert error_codes(bad) == ["BAD_USER_INPUT"]
+    as_partner_role = await gql.query(
+        "admin", CREATE_WEBHOOK,
+        {"input": {"url": "http://127.0.0.1:9/x", "events": ["*"], "role": "partner"}},
+    )  # fmt: skip
+    assert error_codes(as_partner_role) == ["BAD_USER_INPUT"]
     deleted = await gql.query(
         "admin", "mutation($id: ID!) { deleteWebhook(id: $id) }", {"id": hook["id"]}
     )
