@@ -147,3 +147,29 @@ async def test_a_merge_writes_its_events(gql: GraphQLClient, events_engine: Asyn
     assert [e.event for e in await outbox_for(events_engine, pk(gone["id"]))][-1] == (
         "customer.archived"
     )
+
+
+async def test_an_import_writes_an_event_per_created_customer(
+    gql: GraphQLClient, events_engine: AsyncEngine
+) -> None:
+    from tests.bulk.conftest import csv_bytes, upload
+    from tests.bulk.test_imports import HEADER
+
+    prefix = unique()
+    content = csv_bytes(
+        [
+            HEADER,
+            [f"{prefix}甲科技有限公司", "公司", "互联网", "上海", "", "", "", ""],
+            [f"{prefix}乙科技有限公司", "公司", "互联网", "北京", "", "", "", ""],
+        ]
+    )
+    response = await upload(gql, "alice", content, "leads.csv", dry_run=False)
+    job = response.json()["data"]["importCustomers"]
+    assert (job["status"], job["writtenRows"]) == ("DONE", 2), job
+    created = await rows(
+        events_engine, "SELECT id FROM customers WHERE name LIKE :p ORDER BY id", p=f"{prefix}%"
+    )
+    for customer in created:
+        assert [e.event for e in await outbox_for(events_engine, customer.id)] == [
+            "customer.created"
+        ]
