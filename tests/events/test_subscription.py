@@ -166,3 +166,31 @@ async def test_a_subscription_posted_over_http_streams_nothing(
         events_engine, "SELECT count(*) AS n FROM audit_events WHERE resource_type = 'subscription'"
     )
     assert after[0].n == before[0].n
+
+
+async def test_a_subscription_ends_when_its_user_is_deactivated(
+    gql: GraphQLClient, events_demo: Any, ws_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from schema.node import to_global_id
+
+    monkeypatch.setattr(subscription, "RECHECK_SECONDS", 0.3)
+    username = f"sub-user-{id(ws_url)}"
+    made = await gql.query(
+        "admin",
+        "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+        {"i": {"username": username, "password": "a-long-password-1",
+               "departmentId": to_global_id("Department", events_demo.department_ids["华东销售"])}},
+    )  # fmt: skip
+    assert "errors" not in made, made
+    login = await gql.http.post(
+        "/auth/token", data={"username": username, "password": "a-long-password-1"}
+    )
+    token = login.json()["access_token"]
+    async with subscribed(ws_url, token) as ws:
+        gone = await gql.query(
+            "admin",
+            "mutation($id: ID!) { deactivateUser(id: $id) { id } }",
+            {"id": made["data"]["createUser"]["id"]},
+        )
+        assert "errors" not in gone, gone
+        assert await next_message(ws) == {"id": "1", "type": "complete"}
