@@ -10,7 +10,7 @@ from sqlalchemy import event, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from strawberry.http.ides import get_graphql_ide_html
 
 from api.auth.routes import routes as auth_routes
@@ -26,6 +26,8 @@ from audit.indexer import ResourceIndexer
 from audit.partitions import ensure_partitions
 from db.engine import create_engine, create_sessionmaker, plain_url
 from db.statements import count_statement
+from events.runtime import start_events
+from events.subscription import subscriptions_endpoint
 from policy.decisions import DecisionCache
 from policy.store import PolicyStore
 from resolvers.insights.snapshots import SnapshotRefresher
@@ -82,6 +84,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.audit_index_seconds > 0:
             indexer = ResourceIndexer(engine, settings.audit_index_seconds)
             await indexer.start()
+        # events out (issue 20): this process's LISTEN hub, and a delivery worker
+        events = await start_events(
+            settings=settings, sessions=state.sessions, listen_dsn=listen_url,
+            schema=state.extras["schema"], store=store,
+            deliver=settings.webhooks.deliver_in_serve,
+        )  # fmt: skip
+        state.extras["events"] = events
         app.state.dossier = state
         # everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which otherwise walk the whole schema and metadata on
@@ -95,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await refresher.stop()
             if indexer is not None:
                 await indexer.stop()
+            await events.stop()
             await store.stop()
             await engine.dispose()
 
@@ -102,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/graphql", timed(graphql_endpoint), methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", subscriptions_endpoint),  # graphql-transport-ws
         Route("/metrics", metrics_endpoint),
         *auth_routes,
         *export_routes,

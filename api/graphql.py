@@ -52,6 +52,7 @@ from audit.batch import ReadAuditBatcher
 from audit.chain import append_events
 from audit.events import AuditRecord
 from db.statements import statement_counter
+from events.outbox import enqueue
 from policy.principal import Principal
 from resolvers.context import RequestContext, RequestDatabase, RequestMeta
 from resolvers.errors import ForbiddenError, NotFoundError
@@ -350,6 +351,7 @@ async def _audit(
             # a write and its events share one transaction, committed before the answer
             if records:
                 await append_events(db.session, records)
+                await enqueue(db.session, records)  # the outbox: events out, same transaction
             await db.commit()
         else:
             await db.close()  # a read commits nothing of its own: only its events

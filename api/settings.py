@@ -14,6 +14,7 @@ from api.hardening.settings import HardeningSettings
 from api.secrets import ConfigurationError, SecretSource, random_secret
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
+from events.settings import WebhookSettings
 from resolvers.bulk.settings import BulkSettings
 from resolvers.insights.settings import InsightSettings
 
@@ -46,6 +47,7 @@ class Settings:
     log_level: str = "INFO"
     insight_refresh_seconds: float = 300.0  # 0: never refresh the insight snapshots
     audit_index_seconds: float = 1.0  # 0: no background audit resource indexer
+    webhooks: WebhookSettings = WebhookSettings()  # events.delivery
 
     @property
     def is_dev(self) -> bool:
@@ -89,6 +91,7 @@ class Settings:
             hardening=HardeningSettings.from_env(environ),
             bulk=BulkSettings.from_env(environ),
             insights=InsightSettings.from_env(environ),
+            webhooks=WebhookSettings.from_env(environ),
         )
 
 

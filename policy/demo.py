@@ -78,7 +78,7 @@ def demo_rules() -> list[PolicyLine]:
     rules += _allow("compliance_officer", "audit", [READ, EXPORT], ALL)
     rules += _directory("compliance_officer")
     # admin: organisation, people, policies and tokens; no customer data
-    for resource in ("policy", "user", "department", "token"):
+    for resource in ("policy", "user", "department", "token", "webhook"):
         rules += _allow("admin", resource, [READ, CREATE, UPDATE, DELETE], ALL)
     # partner: shared customers' name and industry, their contacts' name and title; a partner
     # sees only fields a rule names (see policy.decisions)

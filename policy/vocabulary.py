@@ -38,6 +38,7 @@ class Resource(StrEnum):
     AUDIT = "audit"
     POLICY = "policy"
     TOKEN = "token"  # noqa: S105  # the resource name, not a secret
+    WEBHOOK = "webhook"  # events.webhooks
 
 
 # GraphQL field names per guarded type; a rule names them as `<resource>.<field>`

@@ -16,6 +16,9 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from events.leads import LeadMutation
+from events.subscription import Subscription
+from events.webhooks import WebhookMutation, WebhookQuery
 from resolvers.access_record import RecordAccessQuery
 from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
@@ -41,12 +44,14 @@ Query = merge_types(
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
         *WRITE_QUERIES, PolicyPreviewQuery, AuditIntegrityQuery,
-        RecordAccessQuery,
+        RecordAccessQuery, WebhookQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
-    "Mutation", (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS)
-)
+    "Mutation",
+    (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS, WebhookMutation,
+     LeadMutation),
+)  # fmt: skip
 
 
 class DossierSchema(strawberry.Schema):
@@ -82,6 +87,7 @@ def build_schema(
     return DossierSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Customer, Contact, Opportunity, Ticket, Interaction, User, Department],
         extensions=[
             *extensions,

@@ -84,6 +84,8 @@ def settings_for(database_url: str, data_dir: Path) -> Settings:
             "DOSSIER_JWT_SECRET": new_key(),
             # snapshots refresh when a test says so, not in the background
             "DOSSIER_INSIGHT_REFRESH_SECONDS": "0",
+            # no webhook delivery worker in the background: tests/events runs its own
+            "DOSSIER_WEBHOOK_DELIVER": "0",
         }
     )
 

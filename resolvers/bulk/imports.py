@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audit.chain import append_events
 from audit.events import AuditAction, AuditRecord
 from db.crypto import FieldCipher
+from events.outbox import enqueue
 from policy.decisions import AccessDecisions
 from policy.principal import Principal
 from policy.vocabulary import Action, Resource
@@ -319,8 +320,10 @@ class CustomerImport:
             await record_progress(session, job_id, progress)
             if not self.dry_run and accepted:
                 ids = await self._insert(session, accepted)
+                event = self._audit(job_id, accepted, ids)
+                await enqueue(session, [event])  # customer.created, in this batch's transaction
                 # last before the commit: the audit chain's lock is held from here to COMMIT
-                await append_events(session, [self._audit(job_id, accepted, ids)])
+                await append_events(session, [event])
         return progress
 
     async def _existing_duplicates(

@@ -83,7 +83,8 @@ async def ops_env(
 
 @pytest.fixture(scope="session")
 async def ops_app(ops_env: dict[str, str]) -> AsyncIterator[Starlette]:
-    application = create_app(Settings.from_env(ops_env))
+    # no webhook worker polling beside the pool gauges' counts (it checks out a connection)
+    application = create_app(Settings.from_env({**ops_env, "DOSSIER_WEBHOOK_DELIVER": "0"}))
     async with application.router.lifespan_context(application):
         yield application
 
