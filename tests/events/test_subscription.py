@@ -155,13 +155,17 @@ async def test_only_subscriptions_are_served_over_the_socket(
 async def test_a_subscription_posted_over_http_streams_nothing(
     gql: GraphQLClient, events_engine: AsyncEngine
 ) -> None:
-    """POST runs the operation once, as graphql-core's `execute`: the generator never starts,
-    so nothing is read, nothing is opened, nothing is sent."""
+    """The endpoint refuses a subscription over POST before anything runs, and says where
+    subscriptions are served: nothing is read, nothing is opened, nothing is sent."""
     before = await rows(
         events_engine, "SELECT count(*) AS n FROM audit_events WHERE resource_type = 'subscription'"
     )
     response = await gql.post("alice", SUBSCRIBE)
-    assert response.json()["data"] == {"recordChanged": None}
+    assert response.status_code == 400
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "WebSocket" in body["errors"][0]["message"]
     after = await rows(
         events_engine, "SELECT count(*) AS n FROM audit_events WHERE resource_type = 'subscription'"
     )
