@@ -32,7 +32,7 @@ from policy.predicates import (
 )
 from policy.principal import Principal
 from policy.store import WILDCARDS, PolicySnapshot
-from policy.vocabulary import CUSTOMER_CHILDREN, Action, Effect, Resource, Scope, is_sensitive
+from policy.vocabulary import CUSTOMER_CHILDREN, Action, Effect, Resource, Scope
 
 # a partner token's scope names the resource it opens for reading
 PARTNER_READ_SCOPES: dict[Resource, str] = {
@@ -110,7 +110,7 @@ class AccessDecisions:
         if rows.is_never:
             return NEVER
         obj = f"{resource.value}.{name}"
-        by_name = self.principal.is_partner or is_sensitive(resource, name)
+        by_name = self.principal.is_partner or self.snapshot.catalog.is_sensitive(resource, name)
         allowed = self._scopes(obj, action, Effect.ALLOW, by_name=by_name)
         if allowed.is_never and not by_name and not self._names_field(obj, action):
             allowed = ALWAYS  # no rule names the field: the resource's rule decides

@@ -38,6 +38,8 @@ class Resource(StrEnum):
     AUDIT = "audit"
     POLICY = "policy"
     TOKEN = "token"  # noqa: S105  # the resource name, not a secret
+    CUSTOM_FIELD = "custom_field"
+    VOCABULARY = "vocabulary"
 
 
 # GraphQL field names per guarded type; a rule names them as `<resource>.<field>`
@@ -64,17 +66,10 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
     Resource.DEPARTMENT: ("name", "parent"),
 }  # fmt: skip
 
-# denied unless a rule names them: a wildcard such as `customer.*` does not reach these
-SENSITIVE: dict[Resource, frozenset[str]] = {
-    Resource.CUSTOMER: frozenset({"phone", "email", "idNumber", "totalSpend", "creditCode"}),
-    Resource.CONTACT: frozenset({"phone", "email"}),
-}
+# which fields are denied unless a rule names them is policy data: `sensitive_fields`, seeded by
+# migration 0013 and read with every snapshot (`policy.custom_fields.FieldCatalog`)
 
 # resources whose rows hang off a customer: their row scope is the customer's
 CUSTOMER_CHILDREN = frozenset(
     {Resource.CONTACT, Resource.OPPORTUNITY, Resource.TICKET, Resource.INTERACTION}
 )
-
-
-def is_sensitive(resource: Resource, field: str) -> bool:
-    return field in SENSITIVE.get(resource, frozenset())

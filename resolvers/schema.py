@@ -20,6 +20,7 @@ from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
 from resolvers.audit_export import AuditExportMutation
 from resolvers.bulk.operations import BulkMutation, BulkQuery
+from resolvers.custom_fields import CustomFieldMutation, CustomFieldQuery
 from resolvers.customer import CustomerQuery
 from resolvers.direct import DirectExecutionContext
 from resolvers.insights.query import InsightsQuery
@@ -37,11 +38,12 @@ Query = merge_types(
     "Query",
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
-        *WRITE_QUERIES,
+        *WRITE_QUERIES, CustomFieldQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
-    "Mutation", (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS)
+    "Mutation",
+    (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS, CustomFieldMutation),
 )
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from schema.enums import CustomerKind, CustomerLevel
 from schema.node import Connection, Node
@@ -41,6 +42,9 @@ class Customer(Node):
     last_interaction_at: datetime | None = None
     version: int | None = strawberry.field(
         default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom values by key; keys the caller may not read are left out."
     )
     pk: strawberry.Private[int] = 0
     owner_id: strawberry.Private[int | None] = None

@@ -1,0 +1,131 @@
+"""Custom fields end to end: an admin defines them, a rep writes them, policy guards each key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.settings import Settings
+from schema.node import from_global_id
+from tests.graphql.conftest import GraphQLClient, error_codes, forbidden_fields
+
+DEFINE = """mutation($input: CustomFieldInput!) { defineCustomField(input: $input) {
+  resource key label type options required sensitive unique } }"""
+ADD_POLICY = """mutation($rule: PolicyRuleInput!) { addPolicy(rule: $rule) { resource } }"""
+CREATE = """mutation($input: CustomerInput!) { createCustomer(input: $input) {
+  id name customFields } }"""
+UPDATE = """mutation($id: ID!, $input: CustomerPatch!) { updateCustomer(id: $id, input: $input) {
+  id customFields } }"""
+
+
+def customer(name: str, **custom: Any) -> dict[str, Any]:
+    return {"name": name, "kind": "COMPANY", "region": "上海", "industry": "制造业",
+            "customFields": custom}  # fmt: skip
+
+
+async def define(cf: GraphQLClient, **input: Any) -> dict[str, Any]:
+    body = await cf.query("admin", DEFINE, {"input": input})
+    assert "errors" not in body, body
+    return body["data"]["defineCustomField"]  # type: ignore[no-any-return]
+
+
+async def allow(cf: GraphQLClient, role: str, resource: str, action: str, scope: str) -> None:
+    rule = {"role": role, "department": "*", "resource": resource, "action": action,
+            "scope": scope}  # fmt: skip
+    body = await cf.query("admin", ADD_POLICY, {"rule": rule})
+    assert "errors" not in body, body
+
+
+@pytest.fixture(scope="module")
+async def fields(cf_app: Any) -> None:
+    """contractTier (sensitive CHOICE, named for reps only), wechat (TEXT, unique), seats."""
+    import httpx
+
+    from tests.customfields.conftest import _TOKENS
+
+    transport = httpx.ASGITransport(app=cf_app, client=("127.0.0.1", 50003))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        cf = GraphQLClient(http, _TOKENS)
+        await define(cf, resource="customer", key="contractTier", type="CHOICE",
+                     options=["gold", "silver"], sensitive=True, label="合同等级")  # fmt: skip
+        await define(cf, resource="customer", key="wechat", type="TEXT", unique=True)
+        await define(cf, resource="customer", key="seats", type="NUMBER")
+        for action in ("READ", "CREATE", "UPDATE"):
+            await allow(cf, "sales_rep", "customer.cf.contractTier", action, "OWN")
+
+
+async def test_admin_defines_a_field_and_it_is_listed(cf: GraphQLClient, fields: None) -> None:
+    body = await cf.query("admin", "{ customFieldDefinitions(resource: \"customer\") { key type "
+                                   "options sensitive unique label } }")  # fmt: skip
+    found = {d["key"]: d for d in body["data"]["customFieldDefinitions"]}
+    assert found["contractTier"] == {"key": "contractTier", "type": "CHOICE",
+                                     "options": ["gold", "silver"], "sensitive": True,
+                                     "unique": False, "label": "合同等级"}  # fmt: skip
+    assert found["seats"]["options"] is None
+    denied = await cf.query("alice", "{ customFieldDefinitions { key } }")
+    assert error_codes(denied) == ["FORBIDDEN"]
+
+
+async def test_rep_writes_a_sensitive_field_encrypted_at_rest_and_masked_in_audit(
+    cf: GraphQLClient, fields: None, cf_engine: AsyncEngine, cf_settings: Settings
+) -> None:
+    body = await cf.query("alice", CREATE, {"input": customer(
+        "合同测试一", contractTier="gold", wechat="wx-one", seats=12)})
+    assert "errors" not in body, body
+    created = body["data"]["createCustomer"]
+    assert created["customFields"] == {"contractTier": "gold", "wechat": "wx-one", "seats": 12}
+    pk = int(from_global_id(created["id"])[1])
+    async with cf_engine.connect() as connection:
+        raw = (
+            await connection.execute(text("SELECT custom_fields FROM customers WHERE id = :i"),
+                                     {"i": pk})  # fmt: skip
+        ).scalar_one()
+        assert raw["wechat"] == "wx-one" and raw["seats"] == 12
+        assert raw["contractTier"] != "gold" and "gold" not in str(raw)
+        cipher = cf_settings.field_cipher
+        assert cipher.decrypt("customer.cf.contractTier", raw["contractTier"]) == "gold"
+        changes = (
+            await connection.execute(
+                text("SELECT changes FROM audit_events WHERE action = 'CREATE' "
+                     "AND resource_type = 'customer' AND :i = ANY(resource_ids)"),
+                {"i": str(pk)},
+            )
+        ).scalar_one()  # fmt: skip
+    assert changes["cf.wechat"]["new"] == "wx-one"
+    assert changes["cf.contractTier"]["new"] != "gold" and "gold" not in str(changes)
+
+
+async def test_manager_with_no_rule_on_the_field_sees_it_forbidden_on_every_path(
+    cf: GraphQLClient, fields: None
+) -> None:
+    query = "{ customers(first: 500) { nodes { id name customFields } } }"
+    for executor in ("sql", "direct"):
+        body = await cf.query("bob", query + ("" if executor == "sql" else " "))
+        nodes = body["data"]["customers"]["nodes"]
+        assert nodes
+        assert all("contractTier" not in (n["customFields"] or {}) for n in nodes)
+        assert any(n["customFields"].get("wechat") == "wx-one" for n in nodes)
+        assert forbidden_fields(body) == {"Customer.cf.contractTier"}
+        assert error_codes(body).count("FORBIDDEN") == 1
+    for filter in ({"customField": {"key": "contractTier", "eq": "gold"}},):
+        body = await cf.query("bob", "query($f: CustomerFilter) { customers(filter: $f) "
+                                     "{ nodes { id } } }", {"f": filter})  # fmt: skip
+        assert body["data"] is None or not body["data"]["customers"]["nodes"]
+        assert forbidden_fields(body) == {"Customer.cf.contractTier"}
+    body = await cf.query("bob", "{ customers(orderBy: {customField: \"contractTier\"}) "
+                                 "{ nodes { id } } }")  # fmt: skip
+    assert forbidden_fields(body) == {"Customer.cf.contractTier"}
+
+
+async def test_validation_names_the_key(cf: GraphQLClient, fields: None) -> None:
+    for custom, key in (
+        ({"contractTier": "platinum"}, "customFields.contractTier"),
+        ({"seats": "many"}, "customFields.seats"),
+        ({"nope": 1}, "customFields.nope"),
+    ):
+        body = await cf.query("alice", CREATE, {"input": customer("坏输入", **custom)})
+        assert error_codes(body) == ["BAD_USER_INPUT"], body
+        assert body["errors"][0]["extensions"]["field"] == key
