@@ -72,16 +72,20 @@ async def test_admin_defines_a_field_and_it_is_listed(cf: GraphQLClient, fields:
 async def test_rep_writes_a_sensitive_field_encrypted_at_rest_and_masked_in_audit(
     cf: GraphQLClient, fields: None, cf_engine: AsyncEngine, cf_settings: Settings
 ) -> None:
-    body = await cf.query("alice", CREATE, {"input": customer(
-        "合同测试一", contractTier="gold", wechat="wx-one", seats=12)})
+    body = await cf.query(
+        "alice",
+        CREATE,
+        {"input": customer("合同测试一", contractTier="gold", wechat="wx-one", seats=12)},
+    )
     assert "errors" not in body, body
     created = body["data"]["createCustomer"]
     assert created["customFields"] == {"contractTier": "gold", "wechat": "wx-one", "seats": 12}
     pk = int(from_global_id(created["id"])[1])
     async with cf_engine.connect() as connection:
         raw = (
-            await connection.execute(text("SELECT custom_fields FROM customers WHERE id = :i"),
-                                     {"i": pk})  # fmt: skip
+            await connection.execute(
+                text("SELECT custom_fields FROM customers WHERE id = :i"), {"i": pk}
+            )  # fmt: skip
         ).scalar_one()
         assert raw["wechat"] == "wx-one" and raw["seats"] == 12
         assert raw["contractTier"] != "gold" and "gold" not in str(raw)
@@ -129,3 +133,47 @@ async def test_validation_names_the_key(cf: GraphQLClient, fields: None) -> None
         body = await cf.query("alice", CREATE, {"input": customer("坏输入", **custom)})
         assert error_codes(body) == ["BAD_USER_INPUT"], body
         assert body["errors"][0]["extensions"]["field"] == key
+
+
+async def test_rep_filters_and_orders_by_a_field_she_may_read(
+    cf: GraphQLClient, fields: None
+) -> None:
+    for name, seats in (("座位甲", 3), ("座位乙", 30), ("座位丙", 300)):
+        body = await cf.query("alice", CREATE, {"input": customer(name, seats=seats)})
+        assert "errors" not in body, body
+    query = """query($f: CustomerFilter, $o: CustomerOrder) { customers(filter: $f, orderBy: $o)
+      { nodes { name customFields } } }"""
+    between = {"customField": {"key": "seats", "gte": 10, "lte": 100}}
+    body = await cf.query("alice", query, {"f": between})
+    assert [n["name"] for n in body["data"]["customers"]["nodes"]] == ["合同测试一", "座位乙"]
+    among = {"customField": {"key": "seats", "in": [3, 300]}}
+    body = await cf.query("alice", query, {"f": among})
+    assert {n["name"] for n in body["data"]["customers"]["nodes"]} == {"座位甲", "座位丙"}
+    gold = {"customField": {"key": "wechat", "eq": "wx-one"}}
+    body = await cf.query("alice", query, {"f": gold})
+    assert [n["name"] for n in body["data"]["customers"]["nodes"]] == ["合同测试一"]
+    ordered = await cf.query("alice", query, {"o": {"customField": "seats", "direction": "DESC"},
+                                               "f": {"namePrefix": "座位"}})  # fmt: skip
+    assert [n["name"] for n in ordered["data"]["customers"]["nodes"]] == ["座位丙", "座位乙",
+                                                                         "座位甲"]  # fmt: skip
+    sensitive = {"customField": {"key": "contractTier", "eq": "gold"}}
+    body = await cf.query("alice", query, {"f": sensitive})
+    assert error_codes(body) == ["BAD_USER_INPUT"]  # readable, but encrypted: not comparable
+
+
+async def test_permissions_and_explanations_list_custom_fields(
+    cf: GraphQLClient, fields: None
+) -> None:
+    query = "{ me { permissions { type field read write } } }"
+    alice = {(p["type"], p["field"]): p for p in
+             (await cf.query("alice", query))["data"]["me"]["permissions"]}  # fmt: skip
+    bob = {(p["type"], p["field"]): p for p in
+           (await cf.query("bob", query))["data"]["me"]["permissions"]}  # fmt: skip
+    assert alice[("Customer", "cf.contractTier")] == {
+        "type": "Customer", "field": "cf.contractTier", "read": True, "write": True}  # fmt: skip
+    assert bob[("Customer", "cf.contractTier")]["read"] is False
+    assert bob[("Customer", "cf.seats")]["read"] is True
+    explain = """query($f: String) { explainAccess(username: "bob", resource: "customer",
+      action: READ, field: $f) { allowed reach } }"""
+    body = await cf.query("admin", explain, {"f": "cf.contractTier"})
+    assert body["data"]["explainAccess"] == {"allowed": False, "reach": "NONE"}
