@@ -177,3 +177,23 @@ async def test_permissions_and_explanations_list_custom_fields(
       action: READ, field: $f) { allowed reach } }"""
     body = await cf.query("admin", explain, {"f": "cf.contractTier"})
     assert body["data"]["explainAccess"] == {"allowed": False, "reach": "NONE"}
+
+
+async def test_export_carries_custom_fields_as_columns_and_omits_denied_ones(
+    cf: GraphQLClient, fields: None
+) -> None:
+    from tests.bulk.conftest import EXPORT_CUSTOMERS, csv_rows, download
+
+    variables = {"fields": ["id", "name", "cf.contractTier", "cf.wechat", "cf.seats"]}
+    body = await cf.query("bob", EXPORT_CUSTOMERS, variables)
+    assert "errors" not in body, body
+    result = body["data"]["exportCustomers"]
+    assert result["omittedFields"] == ["cf.contractTier"]
+    assert result["fields"] == ["id", "name", "cf.wechat", "cf.seats"]
+    rows = csv_rows((await download(cf, "bob", result["url"])).content)
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["合同测试一"]["cf.wechat"] == "wx-one"
+    assert by_name["合同测试一"]["cf.seats"] == "12"
+    assert all("cf.contractTier" not in row for row in rows)
+    unknown = await cf.query("bob", EXPORT_CUSTOMERS, {"fields": ["cf.nope"]})
+    assert error_codes(unknown) == ["BAD_USER_INPUT"]
