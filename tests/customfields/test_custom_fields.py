@@ -197,3 +197,88 @@ async def test_export_carries_custom_fields_as_columns_and_omits_denied_ones(
     assert all("cf.contractTier" not in row for row in rows)
     unknown = await cf.query("bob", EXPORT_CUSTOMERS, {"fields": ["cf.nope"]})
     assert error_codes(unknown) == ["BAD_USER_INPUT"]
+
+
+@pytest.fixture(scope="module")
+async def regional(cf_app: Any, fields: None) -> None:
+    """bob reads `seats` only on customers of his own department: a row-dependent mask."""
+    import httpx
+
+    from tests.customfields.conftest import _TOKENS
+
+    transport = httpx.ASGITransport(app=cf_app, client=("127.0.0.1", 50004))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        cf = GraphQLClient(http, _TOKENS)
+        await allow(cf, "sales_manager", "customer.cf.seats", "READ", "DEPARTMENT")
+        await define(cf, resource="contact", key="badge", type="TEXT")
+
+
+async def _seats_everywhere(cf_engine: AsyncEngine) -> dict[int, int]:
+    """Give every customer a `seats` value; customer id → its department."""
+    async with cf_engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE customers SET custom_fields = custom_fields || "
+                 "jsonb_build_object('seats', id)")
+        )  # fmt: skip
+        await connection.execute(
+            text("UPDATE contacts SET custom_fields = jsonb_build_object('badge', 'b' || id)")
+        )
+        rows = await connection.execute(text("SELECT id, department_id FROM customers"))
+        return {r.id: r.department_id for r in rows}
+
+
+async def test_row_dependent_mask_on_a_custom_field_on_every_executor(
+    cf: GraphQLClient, regional: None, cf_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    departments = await _seats_everywhere(cf_engine)
+    async with cf_engine.connect() as connection:
+        sales = (
+            await connection.execute(text("SELECT id FROM departments WHERE name = '销售部'"))
+        ).scalar_one()
+    page = """{ customers(first: 500) { nodes { id customFields again: customFields
+      contacts(first: 5) { nodes { customFields } } } } }"""
+    general = page.replace("{ customers", "{ me { user { id } } customers", 1)
+    seen: dict[str, dict[str, Any]] = {}
+    for name, query in (("sql", page), ("general", general), ("direct", page)):
+        if name == "direct":
+            from tests.graphql.conftest import switch_off_sql
+
+            switch_off_sql(monkeypatch)
+        response = await cf.post("bob", query)
+        body = response.json()
+        nodes = body["data"]["customers"]["nodes"]
+        if name != "general":
+            assert response.headers["x-executor"] == name
+        assert nodes
+        for node in nodes:
+            pk = int(from_global_id(node["id"])[1])
+            values = node["customFields"]
+            assert values == node["again"]
+            if departments[pk] == sales:
+                assert values["seats"] == pk
+            else:
+                assert "seats" not in values, f"leak of seats on {pk}"
+            assert "contractTier" not in values
+            assert all(c["customFields"]["badge"].startswith("b")
+                       for c in node["contacts"]["nodes"])  # fmt: skip
+        assert forbidden_fields(body) == {"Customer.cf.contractTier", "Customer.cf.seats"}
+        assert error_codes(body).count("FORBIDDEN") == 2
+        seen[name] = {n["id"]: n["customFields"] for n in nodes}
+    assert seen["sql"] == seen["general"] == seen["direct"]
+    # filtering and ordering on a row-dependent key need it readable on every row
+    body = await cf.query("bob", "{ customers(orderBy: {customField: \"seats\"}) "
+                                 "{ nodes { id } } }")  # fmt: skip
+    assert forbidden_fields(body) == {"Customer.cf.seats"}
+
+
+async def test_node_and_nested_paths_mask_custom_fields(cf: GraphQLClient, regional: None) -> None:
+    body = await cf.query("bob", "{ customers(first: 1) { nodes { id } } }")
+    first = body["data"]["customers"]["nodes"][0]["id"]
+    node = await cf.query("bob", "query($id: ID!) { node(id: $id) { ... on Customer { "
+                                 "customFields } } }", {"id": first})  # fmt: skip
+    assert "contractTier" not in node["data"]["node"]["customFields"]
+    assert "Customer.cf.contractTier" in forbidden_fields(node)
+    nested = await cf.query("bob", "{ tickets(first: 5) { nodes { customer { customFields } } } }")
+    for ticket in nested["data"]["tickets"]["nodes"]:
+        assert "contractTier" not in (ticket["customer"] or {}).get("customFields", {})
+    assert "Customer.cf.contractTier" in forbidden_fields(nested)
