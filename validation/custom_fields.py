@@ -113,5 +113,29 @@ def validate_custom_values(
     return changes
 
 
+_TRUE = frozenset({"true", "yes", "y", "1", "是", "对", "√"})
+_FALSE = frozenset({"false", "no", "n", "0", "否", "不", "×"})
+_SEPARATORS = (";", "；", ",", "，", "、", "|")
+
+
+def cell_value(definition: FieldDefinition | None, text: str) -> Any:
+    """A spreadsheet cell as the JSON value an API caller would send for that field."""
+    if definition is None:
+        return text  # refused as an unknown key by `validate_custom_values`
+    if definition.type is CustomFieldType.BOOLEAN:
+        folded = text.strip().casefold()
+        if folded in _TRUE:
+            return True
+        if folded in _FALSE:
+            return False
+        return text  # refused with the type error
+    if definition.type is CustomFieldType.MULTI_CHOICE:
+        parts = [text]
+        for separator in _SEPARATORS:
+            parts = [piece for part in parts for piece in part.split(separator)]
+        return [part.strip() for part in parts if part.strip()]
+    return text
+
+
 def options_of(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in (values or ()) if v.strip()))

@@ -282,3 +282,33 @@ async def test_node_and_nested_paths_mask_custom_fields(cf: GraphQLClient, regio
     for ticket in nested["data"]["tickets"]["nodes"]:
         assert "contractTier" not in (ticket["customer"] or {}).get("customFields", {})
     assert "Customer.cf.contractTier" in forbidden_fields(nested)
+
+
+async def test_import_carries_cf_columns_validated_and_encrypted(
+    cf: GraphQLClient, fields: None, cf_engine: AsyncEngine, cf_settings: Settings
+) -> None:
+    from tests.bulk.conftest import csv_bytes, upload
+
+    content = csv_bytes([
+        ["名称", "类型", "行业", "地区", "cf.contractTier", "cf.seats", "cf.wechat"],
+        ["导入甲", "COMPANY", "制造业", "上海", "silver", "7", "wx-import"],
+        ["导入乙", "COMPANY", "制造业", "上海", "platinum", "8", ""],
+        ["导入丙", "COMPANY", "制造业", "上海", "", "many", ""],
+    ])  # fmt: skip
+    job = (await upload(cf, "alice", content, "cf.csv", dry_run=False)).json()
+    job = job["data"]["importCustomers"]
+    assert (job["writtenRows"], job["rejectedRows"]) == (1, 2), job
+    assert {(i["row"], i["field"]) for i in job["issues"]} == {
+        (3, "customFields.contractTier"), (4, "customFields.seats")}  # fmt: skip
+    async with cf_engine.connect() as connection:
+        stored = (
+            await connection.execute(
+                text("SELECT custom_fields FROM customers WHERE name = '导入甲'")
+            )
+        ).scalar_one()
+    assert stored["seats"] == 7 and stored["wechat"] == "wx-import"
+    cipher = cf_settings.field_cipher
+    assert cipher.decrypt("customer.cf.contractTier", stored["contractTier"]) == "silver"
+    # bob may not write contractTier: the whole import is refused before any row is read
+    refused = (await upload(cf, "bob", content, "cf.csv")).json()
+    assert error_codes(refused) == ["FORBIDDEN"]
