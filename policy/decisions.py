@@ -32,7 +32,7 @@ from policy.predicates import (
 )
 from policy.principal import Principal
 from policy.store import WILDCARDS, PolicySnapshot
-from policy.vocabulary import CUSTOMER_CHILDREN, Action, Effect, Resource, Scope
+from policy.vocabulary import CUSTOMER_CHILDREN, DERIVED, Action, Effect, Resource, Scope
 
 # a partner token's scope names the resource it opens for reading
 PARTNER_READ_SCOPES: dict[Resource, str] = {
@@ -109,6 +109,17 @@ class AccessDecisions:
         rows = self.rows(resource, action)
         if rows.is_never:
             return NEVER
+        sources = DERIVED.get((resource, name))
+        if sources is not None:
+            own = self._compute_own_field(resource, name, action, rows)
+            parts = [own, *(self.field(r, f, Action.READ) for r, f in sources)]
+            combined = all_of(parts)
+            return ALWAYS if implies(rows, combined) else combined
+        return self._compute_own_field(resource, name, action, rows)
+
+    def _compute_own_field(
+        self, resource: Resource, name: str, action: Action, rows: Predicate
+    ) -> Predicate:
         obj = f"{resource.value}.{name}"
         by_name = self.principal.is_partner or self.snapshot.catalog.is_sensitive(resource, name)
         allowed = self._scopes(obj, action, Effect.ALLOW, by_name=by_name)

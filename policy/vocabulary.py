@@ -48,7 +48,7 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
         "name", "kind", "industry", "region", "level", "source", "tags", "creditCode", "phone",
         "email", "idNumber", "address", "totalSpend", "owner", "department", "createdAt",
         "updatedAt", "lastInteractionAt", "contacts", "opportunities", "tickets",
-        "interactions", "quality", "version",
+        "interactions", "quality", "version", "segment",
     ),
     Resource.CONTACT: (
         "customer", "name", "title", "phone", "email", "isDecisionMaker", "version",
@@ -68,6 +68,13 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
 
 # which fields are denied unless a rule names them is policy data: `sensitive_fields`, seeded by
 # migration 0013 and read with every snapshot (`policy.custom_fields.FieldCatalog`)
+
+# fields computed from other records: readable only where what they are computed from is too
+DERIVED: dict[tuple[Resource, str], tuple[tuple[Resource, str], ...]] = {
+    # the RFM segment is worked out from the won deals' stage, dates and amounts
+    (Resource.CUSTOMER, "segment"): ((Resource.OPPORTUNITY, "stage"),
+                                     (Resource.OPPORTUNITY, "amount")),
+}  # fmt: skip
 
 # resources whose rows hang off a customer: their row scope is the customer's
 CUSTOMER_CHILDREN = frozenset(

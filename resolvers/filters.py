@@ -169,6 +169,12 @@ def compile_ordering(
     return Ordering(field, column, descending=direction is SortDirection.DESC, holds=holds)
 
 
+def _customer_segment() -> Any:
+    from resolvers.insights.segments import customer_segment  # it reads the record tables
+
+    return customer_segment()
+
+
 def pk_of(global_id: str, type_name: str, argument: str) -> int:
     """The primary key in a global id of the expected type, or a BAD_USER_INPUT naming it."""
     try:
@@ -229,4 +235,5 @@ CUSTOMER_FILTERS: tuple[FilterRule, ...] = (
         "last_interaction_before", "filter.lastInteractionBefore", "lastInteractionAt",
         lambda v: CUSTOMERS.c.last_interaction_at < v,
     ),
+    FilterRule("segment", "filter.segment", "segment", lambda v: _customer_segment() == v),
 )  # fmt: skip

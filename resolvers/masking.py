@@ -75,16 +75,19 @@ def plan_columns(
         if predicate.is_never:
             hidden.append(field)
             continue
+        source: Any = None
+        if field.column is not None:
+            source = field.expression() if field.expression else table.c[field.column]
         if predicate.is_always:
             visible.append(field)
-            if field.column is not None:
-                columns.append(table.c[field.column].label(name))
+            if source is not None:
+                columns.append(source.label(name))
             continue
         row_dependent.append(field)
         condition = predicate.sql(facts)
         columns.append(case((condition, True), else_=False).label(f"_can_{name}"))
-        if field.column is not None:
-            columns.append(case((condition, table.c[field.column]), else_=None).label(name))
+        if source is not None:
+            columns.append(case((condition, source), else_=None).label(name))
     return ColumnPlan(spec, tuple(visible), tuple(hidden), tuple(row_dependent), tuple(columns))
 
 

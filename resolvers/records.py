@@ -27,6 +27,7 @@ from schema.enums import (
     CustomerKind,
     CustomerLevel,
     OpportunityStage,
+    RfmSegment,
     TicketPriority,
     TicketStatus,
 )
@@ -65,6 +66,8 @@ class FieldSpec:
     children_of: str | None = None  # for connections: the child spec's link column
     # `customFields`: one JSON object whose keys are guarded one by one (`resolvers.masking`)
     is_custom: bool = False
+    # a value computed in SQL rather than read from `column` (then only a label)
+    expression: Callable[[], ColumnElement[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,12 @@ def _f(name: str, attr: str, column: str | None = None, **kw: Any) -> tuple[str,
     return name, FieldSpec(name=name, attr=attr, column=column, **kw)
 
 
+def _segment() -> ColumnElement[Any]:
+    from resolvers.insights.segments import customer_segment  # it reads these tables
+
+    return customer_segment()
+
+
 CUSTOM_FIELDS = "customFields"
 _CUSTOM = _f(CUSTOM_FIELDS, "custom_fields", "custom_fields", is_custom=True)
 
@@ -154,6 +163,7 @@ CUSTOMER = RecordSpec(
             _f("tickets", "tickets", target="Ticket"),
             _f("interactions", "interactions", target="Interaction"),
             _f("quality", "quality"),  # computed by resolvers.mutations.quality
+            _f("segment", "segment", "segment", convert=_enum(RfmSegment), expression=_segment),
             _CUSTOM,
         ]
     ),

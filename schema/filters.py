@@ -13,6 +13,7 @@ from schema.enums import (
     CustomerKind,
     CustomerLevel,
     OpportunityStage,
+    RfmSegment,
     SortDirection,
     TicketPriority,
     TicketStatus,
@@ -50,6 +51,9 @@ class CustomerFilter:
     total_spend_lte: Decimal | None = None
     last_interaction_before: datetime | None = strawberry.field(
         default=None, description="Last follow-up before then (never followed up: not matched)."
+    )
+    segment: RfmSegment | None = strawberry.field(
+        default=None, description="The RFM segment (`Customer.segment`)."
     )
     custom_field: CustomFieldFilter | None = None
 
