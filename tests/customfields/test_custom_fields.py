@@ -312,3 +312,25 @@ async def test_import_carries_cf_columns_validated_and_encrypted(
     # bob may not write contractTier: the whole import is refused before any row is read
     refused = (await upload(cf, "bob", content, "cf.csv")).json()
     assert error_codes(refused) == ["FORBIDDEN"]
+
+
+async def test_audit_changes_of_a_field_the_reader_may_not_read_are_left_out(
+    cf: GraphQLClient, fields: None
+) -> None:
+    """erin (compliance) reads the trail but no customer data; with a rule on `audit`, bob
+    reads it too, and sees custom field changes only where he may read the field."""
+    query = """{ auditEvents(first: 500, filter: {action: "CREATE", resourceType: "customer"})
+      { nodes { actor fields changes } } }"""
+    body = await cf.query("erin", query)
+    created = [n for n in body["data"]["auditEvents"]["nodes"] if "cf.wechat" in n["fields"]]
+    assert created, "the rep's write is on the trail"
+    assert all(not any(k.startswith("cf.") for k in n["changes"]) for n in created)
+    assert {"Customer.cf.contractTier", "Customer.cf.wechat"} <= forbidden_fields(body)
+    assert all("name" in n["changes"] for n in created)  # built-in changes stay as they were
+    await allow(cf, "sales_manager", "audit", "READ", "ALL")
+    body = await cf.query("bob", query)
+    created = [n for n in body["data"]["auditEvents"]["nodes"] if "cf.wechat" in n["fields"]]
+    assert created and all("cf.contractTier" not in n["changes"] for n in created)
+    assert any(n["changes"].get("cf.wechat", {}).get("new") == "wx-one" for n in created)
+    assert "Customer.cf.contractTier" in forbidden_fields(body)
+    assert "Customer.cf.wechat" not in forbidden_fields(body)
