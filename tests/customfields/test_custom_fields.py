@@ -334,3 +334,26 @@ async def test_audit_changes_of_a_field_the_reader_may_not_read_are_left_out(
     assert any(n["changes"].get("cf.wechat", {}).get("new") == "wx-one" for n in created)
     assert "Customer.cf.contractTier" in forbidden_fields(body)
     assert "Customer.cf.wechat" not in forbidden_fields(body)
+
+
+async def test_compiled_read_decrypts_a_sensitive_field_for_a_named_reader(
+    cf: GraphQLClient, fields: None
+) -> None:
+    query = '{ customers(first: 500, filter: {namePrefix: "合同测试"}) { nodes { customFields } } }'
+    response = await cf.post("alice", query)
+    assert response.headers["x-executor"] == "sql"
+    nodes = response.json()["data"]["customers"]["nodes"]
+    assert len(nodes) == 1
+    assert nodes[0]["customFields"]["contractTier"] == "gold"  # decrypted after the statement
+    assert nodes[0]["customFields"]["wechat"] == "wx-one"
+
+
+async def test_a_unique_custom_field_makes_a_duplicate(cf: GraphQLClient, fields: None) -> None:
+    body = await cf.query("alice", CREATE, {"input": customer("同微信", wechat="wx-one")})
+    assert error_codes(body) == ["DUPLICATE"], body
+    duplicates = body["errors"][0]["extensions"]["duplicates"]
+    assert [d["name"] for d in duplicates] == ["合同测试一"]
+    assert duplicates[0]["reasons"] == ["CUSTOM_FIELD"]
+    forcing = CREATE.replace("input: $input)", "input: $input, force: true)")
+    forced = await cf.query("alice", forcing, {"input": customer("同微信", wechat="wx-one")})
+    assert "errors" not in forced, forced
