@@ -153,3 +153,31 @@ async def test_admin_marks_a_built_in_field_sensitive_and_it_is_hidden_and_maske
             )
         ).scalars().all()  # fmt: skip
     assert [e["sensitive"]["new"] for e in events[-2:]] == [True, False]
+
+
+async def test_child_lists_filter_by_custom_fields_under_the_same_read_rule(
+    cf: GraphQLClient,
+) -> None:
+    await define(cf, resource="ticket", key="channelCode", type="CHOICE", options=["web", "tel"])
+    tickets = await cf.query("carol", "{ tickets(first: 2) { nodes { id } } }")
+    first, second = (n["id"] for n in tickets["data"]["tickets"]["nodes"])
+    update = """mutation($id: ID!, $p: TicketPatch!) { updateTicket(id: $id, input: $p) { id } }"""
+    for ticket, code in ((first, "web"), (second, "tel")):
+        patch = {"customFields": {"channelCode": code}}
+        done = await cf.query("carol", update, {"id": ticket, "p": patch})
+        assert "errors" not in done, done
+    query = """query($f: TicketFilter) { tickets(first: 500, filter: $f) { nodes { id } } }"""
+    web = await cf.query("carol", query, {"f": {"customField": {"key": "channelCode",
+                                                                "eq": "web"}}})  # fmt: skip
+    assert [n["id"] for n in web["data"]["tickets"]["nodes"]] == [first]
+    bad = await cf.query("carol", query, {"f": {"customField": {"key": "channelCode",
+                                                                "eq": "fax"}}})  # fmt: skip
+    assert error_codes(bad) == ["BAD_USER_INPUT"]
+    deny = {"role": "service_agent", "department": "*", "resource": "ticket.cf.channelCode",
+            "action": "READ", "scope": "ALL", "effect": "DENY"}  # fmt: skip
+    added = await cf.query("admin", "mutation($r: PolicyRuleInput!) { addPolicy(rule: $r) "
+                                    "{ resource } }", {"r": deny})  # fmt: skip
+    assert "errors" not in added, added
+    refused = await cf.query("carol", query, {"f": {"customField": {"key": "channelCode",
+                                                                    "eq": "web"}}})  # fmt: skip
+    assert forbidden_fields(refused) == {"Ticket.cf.channelCode"}
