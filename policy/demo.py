@@ -80,6 +80,9 @@ def demo_rules() -> list[PolicyLine]:
     # admin: organisation, people, policies and tokens; no customer data
     for resource in ("policy", "user", "department", "token", "webhook"):
         rules += _allow("admin", resource, [READ, CREATE, UPDATE, DELETE], ALL)
+    # admin keeps the custom fields and vocabularies: no deploy to add a field or a term
+    for resource in ("custom_field", "vocabulary"):
+        rules += _allow("admin", resource, [READ, CREATE, UPDATE, DELETE], ALL)
     # partner: shared customers' name and industry, their contacts' name and title; a partner
     # sees only fields a rule names (see policy.decisions)
     rules += _allow("partner", "customer", [READ], ALL)

@@ -39,6 +39,8 @@ class Resource(StrEnum):
     POLICY = "policy"
     TOKEN = "token"  # noqa: S105  # the resource name, not a secret
     WEBHOOK = "webhook"  # events.webhooks
+    CUSTOM_FIELD = "custom_field"
+    VOCABULARY = "vocabulary"
 
 
 # GraphQL field names per guarded type; a rule names them as `<resource>.<field>`
@@ -47,7 +49,7 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
         "name", "kind", "industry", "region", "level", "source", "tags", "creditCode", "phone",
         "email", "idNumber", "address", "totalSpend", "owner", "department", "createdAt",
         "updatedAt", "lastInteractionAt", "contacts", "opportunities", "tickets",
-        "interactions", "quality", "version",
+        "interactions", "quality", "version", "segment",
     ),
     Resource.CONTACT: (
         "customer", "name", "title", "phone", "email", "isDecisionMaker", "version",
@@ -65,17 +67,17 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
     Resource.DEPARTMENT: ("name", "parent"),
 }  # fmt: skip
 
-# denied unless a rule names them: a wildcard such as `customer.*` does not reach these
-SENSITIVE: dict[Resource, frozenset[str]] = {
-    Resource.CUSTOMER: frozenset({"phone", "email", "idNumber", "totalSpend", "creditCode"}),
-    Resource.CONTACT: frozenset({"phone", "email"}),
-}
+# which fields are denied unless a rule names them is policy data: `sensitive_fields`, seeded by
+# migration 0013 and read with every snapshot (`policy.custom_fields.FieldCatalog`)
+
+# fields computed from other records: readable only where what they are computed from is too
+DERIVED: dict[tuple[Resource, str], tuple[tuple[Resource, str], ...]] = {
+    # the RFM segment is worked out from the won deals' stage, dates and amounts
+    (Resource.CUSTOMER, "segment"): ((Resource.OPPORTUNITY, "stage"),
+                                     (Resource.OPPORTUNITY, "amount")),
+}  # fmt: skip
 
 # resources whose rows hang off a customer: their row scope is the customer's
 CUSTOMER_CHILDREN = frozenset(
     {Resource.CONTACT, Resource.OPPORTUNITY, Resource.TICKET, Resource.INTERACTION}
 )
-
-
-def is_sensitive(resource: Resource, field: str) -> bool:
-    return field in SENSITIVE.get(resource, frozenset())

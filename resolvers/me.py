@@ -18,11 +18,13 @@ TYPE_OF_RESOURCE = {spec.resource: spec.type_name for spec in SPECS.values()}
 def field_permissions(decisions: Any) -> list[FieldPermission]:
     """One entry per guarded field, from the same decisions that mask responses."""
     permissions = []
+    catalog = decisions.snapshot.catalog
     for resource, fields in FIELDS.items():
         type_name = TYPE_OF_RESOURCE.get(resource)
         if type_name is None:
             continue
-        for name in fields:
+        # each custom field in force is a field of its own: `cf.<key>`
+        for name in (*fields, *(d.field for d in catalog.active(resource))):
             read = decisions.field(resource, name, Action.READ)
             write = decisions.field(resource, name, Action.UPDATE)
             scope = None if read.is_never else ("ALL" if read.is_always else "SOME")

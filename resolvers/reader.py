@@ -363,7 +363,9 @@ class RecordReader:
         statement = (
             select(inner)
             .where(inner.c._pk > after, inner.c._position <= bindparam("limit", type_=Integer))
-            .order_by(inner.c._parent, inner.c._pk)
+            # `c["_parent"]`, not `c._parent`: that attribute is the collection's own parent
+            # (the subquery), which ordered by every column and failed on JSON ones
+            .order_by(inner.c["_parent"], inner.c._pk)
         )
         decisions.derived[cache_key] = (plan, statement)
         return plan, statement

@@ -27,6 +27,7 @@ from schema.enums import (
     CustomerKind,
     CustomerLevel,
     OpportunityStage,
+    RfmSegment,
     TicketPriority,
     TicketStatus,
 )
@@ -63,6 +64,10 @@ class FieldSpec:
     target: str | None = None  # type name of a related record or connection
     foreign_key: str | None = None  # attribute holding a related record's id
     children_of: str | None = None  # for connections: the child spec's link column
+    # `customFields`: one JSON object whose keys are guarded one by one (`resolvers.masking`)
+    is_custom: bool = False
+    # a value computed in SQL rather than read from `column` (then only a label)
+    expression: Callable[[], ColumnElement[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,16 @@ def _f(name: str, attr: str, column: str | None = None, **kw: Any) -> tuple[str,
     return name, FieldSpec(name=name, attr=attr, column=column, **kw)
 
 
+def _segment() -> ColumnElement[Any]:
+    from resolvers.insights.segments import customer_segment  # it reads these tables
+
+    return customer_segment()
+
+
+CUSTOM_FIELDS = "customFields"
+_CUSTOM = _f(CUSTOM_FIELDS, "custom_fields", "custom_fields", is_custom=True)
+
+
 CUSTOMER = RecordSpec(
     type_name="Customer",
     resource=Resource.CUSTOMER,
@@ -148,6 +163,8 @@ CUSTOMER = RecordSpec(
             _f("tickets", "tickets", target="Ticket"),
             _f("interactions", "interactions", target="Interaction"),
             _f("quality", "quality"),  # computed by resolvers.mutations.quality
+            _f("segment", "segment", "segment", convert=_enum(RfmSegment), expression=_segment),
+            _CUSTOM,
         ]
     ),
     private={"pk": "id", "owner_id": "owner_id", "department_id": "department_id"},
@@ -166,6 +183,7 @@ CONTACT = RecordSpec(
             _f("phone", "phone", "phone_enc", encrypted_as="contact.phone"),
             _f("email", "email", "email"),
             _f("isDecisionMaker", "is_decision_maker", "is_decision_maker"),
+            _CUSTOM,
             _f("version", "version", "version"),
             _f("customer", "customer", target="Customer", foreign_key="customer_id"),
         ]
@@ -186,6 +204,7 @@ OPPORTUNITY = RecordSpec(
             _f("stage", "stage", "stage", convert=_enum(OpportunityStage)),
             _f("amount", "amount", "amount"),
             _f("expectedCloseDate", "expected_close_date", "expected_close_date"),
+            _CUSTOM,
             _f("version", "version", "version"),
             _f("customer", "customer", target="Customer", foreign_key="customer_id"),
             _f("owner", "owner", target="User", foreign_key="owner_id"),
@@ -209,6 +228,7 @@ TICKET = RecordSpec(
             _f("openedAt", "opened_at", "opened_at"),
             _f("resolvedAt", "resolved_at", "resolved_at"),
             _f("satisfaction", "satisfaction", "satisfaction"),
+            _CUSTOM,
             _f("version", "version", "version"),
             _f("customer", "customer", target="Customer", foreign_key="customer_id"),
             _f("assignee", "assignee", target="User", foreign_key="assignee_id"),

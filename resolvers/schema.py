@@ -25,6 +25,7 @@ from resolvers.audit import AuditQuery
 from resolvers.audit_export import AuditExportMutation
 from resolvers.audit_integrity import AuditIntegrityQuery
 from resolvers.bulk.operations import BulkMutation, BulkQuery
+from resolvers.custom_fields import CustomFieldMutation, CustomFieldQuery
 from resolvers.customer import CustomerQuery
 from resolvers.direct import DirectExecutionContext
 from resolvers.insights.query import InsightsQuery
@@ -44,13 +45,13 @@ Query = merge_types(
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
         *WRITE_QUERIES, PolicyPreviewQuery, AuditIntegrityQuery,
-        RecordAccessQuery, WebhookQuery,
+        RecordAccessQuery, WebhookQuery, CustomFieldQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
     "Mutation",
     (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS, WebhookMutation,
-     LeadMutation),
+     LeadMutation, CustomFieldMutation),
 )  # fmt: skip
 
 

@@ -7,8 +7,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
-from schema.enums import CustomerKind, CustomerLevel
+from schema.enums import CustomerKind, CustomerLevel, RfmSegment
 from schema.node import Connection, Node
 from schema.quality import CustomerQuality
 from schema.user import Department, User
@@ -41,6 +42,13 @@ class Customer(Node):
     last_interaction_at: datetime | None = None
     version: int | None = strawberry.field(
         default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom values by key; keys the caller may not read are left out."
+    )
+    segment: RfmSegment | None = strawberry.field(
+        default=None,
+        description="RFM segment of its won deals; readable where their stage and amount are.",
     )
     pk: strawberry.Private[int] = 0
     owner_id: strawberry.Private[int | None] = None

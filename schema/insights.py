@@ -14,7 +14,13 @@ from enum import Enum
 import strawberry
 
 from schema.customer import Customer
-from schema.enums import CustomerLevel, OpportunityStage, TicketPriority, TicketStatus
+from schema.enums import (
+    CustomerLevel,
+    OpportunityStage,
+    RfmSegment,  # re-exported: insights name it here
+    TicketPriority,
+    TicketStatus,
+)
 from schema.node import PageInfo
 from schema.user import User
 
@@ -132,17 +138,6 @@ class ServiceBoard:
 
 
 # -- customerSegments ----------------------------------------------------------------------------
-
-
-@strawberry.enum(description="RFM segments, from recency, frequency and value of won deals.")
-class RfmSegment(Enum):
-    CHAMPIONS = "CHAMPIONS"
-    LOYAL = "LOYAL"
-    PROMISING = "PROMISING"
-    NEEDS_ATTENTION = "NEEDS_ATTENTION"
-    AT_RISK = "AT_RISK"
-    HIBERNATING = "HIBERNATING"
-    NO_PURCHASE = "NO_PURCHASE"
 
 
 @strawberry.type

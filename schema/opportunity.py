@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from schema.enums import OpportunityStage
 from schema.node import Node
@@ -23,6 +24,9 @@ class Opportunity(Node):
     expected_close_date: date | None = None
     version: int | None = strawberry.field(
         default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom values by key; keys the caller may not read are left out."
     )
     pk: strawberry.Private[int] = 0
     customer_id: strawberry.Private[int] = 0

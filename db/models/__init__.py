@@ -2,6 +2,7 @@
 
 from db.models.audit import AuditEvent
 from db.models.contact import Contact
+from db.models.custom_field import CustomFieldDefinition, SensitiveField
 from db.models.customer import Customer
 from db.models.department import Department
 from db.models.export import ExportFile
@@ -17,6 +18,7 @@ from db.models.vocabulary import VocabularyTerm
 __all__ = [
     "AuditEvent",
     "Contact",
+    "CustomFieldDefinition",
     "Customer",
     "Department",
     "ExportFile",
@@ -27,6 +29,7 @@ __all__ = [
     "PartnerToken",
     "PolicyRule",
     "RefreshToken",
+    "SensitiveField",
     "Ticket",
     "User",
     "VocabularyTerm",

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Row
 
 from audit.events import AuditAction
 from db.crypto import FieldCipher
+from policy.custom_fields import FieldCatalog, custom_key
 from policy.decisions import AccessDecisions
 from policy.predicates import ALWAYS, Predicate, all_of, implies
 from policy.vocabulary import Action, Resource
@@ -35,7 +36,15 @@ from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError
 from resolvers.filters import CUSTOMER_FILTERS, FilterRule, compile_filter
 from resolvers.masking import ColumnPlan, Materialiser, plan_columns
-from resolvers.records import CONTACT, CUSTOMER, OPPORTUNITY, TICKET, FieldSpec, RecordSpec
+from resolvers.records import (
+    CONTACT,
+    CUSTOM_FIELDS,
+    CUSTOMER,
+    OPPORTUNITY,
+    TICKET,
+    FieldSpec,
+    RecordSpec,
+)
 from resolvers.records_query import CONTACT_FILTERS, OPPORTUNITY_FILTERS, TICKET_FILTERS
 from resolvers.writes import record, require, write
 from schema.node import to_global_id
@@ -53,13 +62,17 @@ class ExportTarget:
 
     @property
     def exportable(self) -> tuple[str, ...]:
-        """Columns and to-one references (as global ids); connections are not exportable."""
+        """Columns and to-one references (as global ids); connections are not exportable.
+        Custom fields are columns of their own, `cf.<key>` (`exportable_with`)."""
         names = [
             name
             for name, field in self.spec.fields.items()
-            if field.column is not None or field.foreign_key is not None
+            if (field.column is not None or field.foreign_key is not None) and not field.is_custom
         ]
         return (ID_COLUMN, *names)
+
+    def exportable_with(self, catalog: FieldCatalog) -> tuple[str, ...]:
+        return (*self.exportable, *(d.field for d in catalog.active(self.spec.resource)))
 
 
 CUSTOMER_EXPORT = ExportTarget(CUSTOMER, CUSTOMER_FILTERS, "exportCustomers")
@@ -73,6 +86,7 @@ class ExportDecisions:
 
     def __init__(self, decisions: AccessDecisions) -> None:
         self._decisions = decisions
+        self.snapshot = decisions.snapshot  # custom field definitions, for `plan_columns`
 
     def rows(self, resource: Resource) -> Predicate:
         return all_of(
@@ -107,15 +121,19 @@ class ExportResult:
 class _Column:
     name: str
     field: FieldSpec | None  # None for the global id
+    custom_key: str | None = None  # a custom field's key: its value is in `customFields`
 
 
-def _chosen_fields(target: ExportTarget, fields: Sequence[str] | None) -> list[str]:
+def _chosen_fields(
+    target: ExportTarget, fields: Sequence[str] | None, catalog: FieldCatalog
+) -> list[str]:
+    exportable = target.exportable_with(catalog)
     if fields is None:
-        return list(target.exportable)
-    unknown = [name for name in fields if name not in target.exportable]
+        return list(exportable)
+    unknown = [name for name in fields if name not in exportable]
     if unknown:
         raise BadUserInputError(
-            f"cannot export {', '.join(unknown)}; exportable: {', '.join(target.exportable)}",
+            f"cannot export {', '.join(unknown)}; exportable: {', '.join(exportable)}",
             argument="fields",
         )
     if not fields:
@@ -145,6 +163,8 @@ def _table_rows(
                 line.append(obj.id)
             elif field.name in obj.withheld:
                 line.append(None)
+            elif column.custom_key is not None:
+                line.append((obj.custom_fields or {}).get(column.custom_key))
             elif field.column is not None:
                 line.append(getattr(obj, field.attr))
             else:
@@ -173,18 +193,24 @@ async def export_records(
     """
     spec = target.spec
     require(context, spec.resource, Action.EXPORT, target.operation)
-    chosen = _chosen_fields(target, fields)
+    catalog = context.decisions.snapshot.catalog
+    chosen = _chosen_fields(target, fields, catalog)
     where = compile_filter(spec, context.decisions, target.filters, filter)
     decisions = ExportDecisions(context.decisions)
+    custom = [name for name in chosen if custom_key(name) is not None]
     plan = plan_columns(
         spec,
-        [name for name in chosen if name != ID_COLUMN],
-        decisions,  # type: ignore[arg-type]  # duck-typed: plan_columns only calls .field()
+        [name for name in chosen if name != ID_COLUMN and name not in custom]
+        + ([CUSTOM_FIELDS] if custom else []),
+        decisions,  # type: ignore[arg-type]  # duck-typed: .field() and .snapshot
         Action.EXPORT,
     )
     omitted = tuple(name for name in chosen if name in {f.name for f in plan.hidden})
+    pseudo = {f.name: f for f in (*plan.visible, *plan.row_dependent)}
     columns = [
-        _Column(name, None if name == ID_COLUMN else spec.fields[name])
+        _Column(name, pseudo[name], custom_key(name))
+        if name in custom
+        else _Column(name, None if name == ID_COLUMN else spec.fields[name])
         for name in chosen
         if name not in omitted
     ]

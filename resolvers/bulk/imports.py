@@ -37,13 +37,14 @@ from policy.decisions import AccessDecisions
 from policy.principal import Principal
 from policy.vocabulary import Action, Resource
 from resolvers.bulk.cells import csv_cell, import_cell
-from resolvers.bulk.columns import ColumnMap
+from resolvers.bulk.columns import CUSTOM_COLUMN, ColumnMap, is_custom
 from resolvers.bulk.jobs import Progress, create_job, finish_job, record_progress
 from resolvers.bulk.settings import BulkSettings
 from resolvers.bulk.sources import Table
 from resolvers.context import RequestMeta
 from resolvers.records import CUSTOMERS
 from schema.node import to_global_id
+from validation.custom_fields import cell_value, validate_custom_values
 from validation.customer import CustomerKind, NormalisedCustomer, validate_customer_input
 from validation.errors import ValidationFailed
 from validation.similarity import normalise_company_name
@@ -122,6 +123,7 @@ class Candidate:
     row: int
     values: NormalisedCustomer
     keys: tuple[tuple[str, Any], ...]  # duplicate keys, most telling first
+    custom: dict[str, Any] = field(default_factory=dict)  # custom values by key, as stored
 
 
 @dataclass
@@ -257,8 +259,12 @@ class CustomerImport:
             batch.read += 1
             raw = self.columns.record(cells)
             data = {name: text for name, value in raw.items() if (text := import_cell(value))}
+            custom_cells = {
+                name[len(CUSTOM_COLUMN) :]: data.pop(name) for name in list(data) if is_custom(name)
+            }
             try:
                 values = validate_customer_input(data, vocabularies=vocabularies)
+                custom = self._custom_values(custom_cells)
             except ValidationFailed as failed:
                 batch.rejected_rows.add(number)
                 batch.issues.extend(
@@ -282,10 +288,28 @@ class CustomerImport:
                         )  # fmt: skip
                     )
                 else:
-                    batch.candidates.append(Candidate(number, values, keys))
+                    batch.candidates.append(Candidate(number, values, keys, custom))
             if batch.read >= self.settings.batch_size:
                 break
         return batch
+
+    def _custom_values(self, cells: dict[str, str]) -> dict[str, Any]:
+        """Custom cells validated as the API validates them, sensitive ones encrypted."""
+        catalog = self.importer.decisions.snapshot.catalog
+        definitions = {d.key: d for d in catalog.definitions if d.resource is Resource.CUSTOMER}
+        parsed = {key: cell_value(definitions.get(key), text) for key, text in cells.items()}
+        changes = validate_custom_values(definitions, parsed, {}, creating=True)
+        stored: dict[str, Any] = {}
+        for key, value in changes.items():
+            if value is None:
+                continue
+            definition = definitions[key]
+            stored[key] = (
+                self.cipher.encrypt(definition.cipher_label, value)
+                if definition.sensitive
+                else value
+            )
+        return stored
 
     async def _store_batch(self, job_id: uuid.UUID, batch: _Batch, before: Progress) -> Progress:
         """Refuse rows duplicating existing customers; write the rest unless dry run."""
@@ -419,6 +443,7 @@ class CustomerImport:
                     "total_spend": v.total_spend if v.total_spend is not None else Decimal(0),
                     "owner_id": principal.user_id,
                     "department_id": principal.department_id,
+                    "custom_fields": candidate.custom,
                 }
             )
         statement = insert(CUSTOMERS).returning(CUSTOMERS.c.id, sort_by_parameter_order=True)

@@ -33,7 +33,7 @@ CACHED_STATEMENTS = 64  # per principal and policy version
 # the answer; `{"$enc"` can only be structure (inside a JSON string a quote is escaped)
 _ENCRYPTED = re.compile(
     re.escape(b'{"' + ENCRYPTED_KEY.encode() + b'"')
-    + rb'\s*:\s*"([a-z_.]+)"\s*,\s*"v"\s*:\s*"((?:[^"\\]|\\.)*)"\s*\}'
+    + rb'\s*:\s*"([A-Za-z0-9_.]+)"\s*,\s*"v"\s*:\s*"((?:[^"\\]|\\.)*)"\s*\}'
 )
 
 
