@@ -77,6 +77,8 @@ def demo_rules() -> list[PolicyLine]:
     # compliance_officer: the audit trail only
     rules += _allow("compliance_officer", "audit", [READ, EXPORT], ALL)
     rules += _directory("compliance_officer")
+    # ...and the person's rights: access reports (READ) and erasure (DELETE) of personal data
+    rules += _allow("compliance_officer", "privacy", [READ, DELETE], ALL)
     # admin: organisation, people, policies and tokens; no customer data
     for resource in ("policy", "user", "department", "token", "webhook"):
         rules += _allow("admin", resource, [READ, CREATE, UPDATE, DELETE], ALL)

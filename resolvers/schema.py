@@ -32,6 +32,7 @@ from resolvers.insights.query import InsightsQuery
 from resolvers.me import NodeQuery
 from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
 from resolvers.policy_preview import PolicyPreviewQuery
+from resolvers.privacy import PrivacyMutation
 from resolvers.records_query import RecordsQuery
 from schema.contact import Contact
 from schema.customer import Customer
@@ -51,7 +52,7 @@ Query = merge_types(
 Mutation = merge_types(
     "Mutation",
     (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS, WebhookMutation,
-     LeadMutation, CustomFieldMutation),
+     LeadMutation, CustomFieldMutation, PrivacyMutation),
 )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from schema.contact import Contact
     from schema.interaction import Interaction
     from schema.opportunity import Opportunity
+    from schema.privacy import Consent
     from schema.ticket import Ticket
 
 
@@ -86,6 +87,17 @@ class Customer(Node):
         self, info: strawberry.Info, first: int | None = 50, after: str | None = None
     ) -> Connection[Annotated[Interaction, strawberry.lazy("schema.interaction")]] | None:
         return await info.context.reader.children(info, self, "interactions", first, after)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="Consents by purpose (granted and withdrawn), oldest first; there wherever "
+        "the customer is readable."
+    )
+    async def consents(
+        self, info: strawberry.Info
+    ) -> list[Annotated[Consent, strawberry.lazy("schema.privacy")]] | None:
+        from resolvers.privacy.consents import consents_of
+
+        return await consents_of(info.context, self.pk)  # type: ignore[return-value]
 
     @strawberry.field(description="3C data quality: complete, current, accurate.")
     async def quality(self, info: strawberry.Info) -> CustomerQuality | None:

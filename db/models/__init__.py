@@ -1,6 +1,7 @@
 """All models, imported here so that `Base.metadata` knows every table."""
 
 from db.models.audit import AuditEvent
+from db.models.consent import Consent
 from db.models.contact import Contact
 from db.models.custom_field import CustomFieldDefinition, SensitiveField
 from db.models.customer import Customer
@@ -17,6 +18,7 @@ from db.models.vocabulary import VocabularyTerm
 
 __all__ = [
     "AuditEvent",
+    "Consent",
     "Contact",
     "CustomFieldDefinition",
     "Customer",

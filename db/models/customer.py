@@ -72,5 +72,7 @@ class Customer(HasCustomFields, Timestamped, Base):
     merged_into_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("customers.id", ondelete="SET NULL")
     )
+    # set by `eraseCustomer`: personal fields are gone, the row stays for the records' keys
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # optimistic concurrency: a write names the version it read
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))

@@ -183,6 +183,7 @@ async def export_records(
     filter: object | None,
     fields: Sequence[str] | None,
     format: ExportFormat = ExportFormat.CSV,
+    purpose: str | None = None,
 ) -> ExportResult:
     """Write the caller's exportable rows and fields to a file and register its download.
 
@@ -196,6 +197,13 @@ async def export_records(
     catalog = context.decisions.snapshot.catalog
     chosen = _chosen_fields(target, fields, catalog)
     where = compile_filter(spec, context.decisions, target.filters, filter)
+    if purpose is not None:
+        from resolvers.privacy.consents import checked_purpose, has_active_consent
+
+        if spec.resource is not Resource.CUSTOMER:
+            raise BadUserInputError("only customers carry consents", argument="purpose")
+        purpose = checked_purpose(purpose)
+        where = [*where, has_active_consent(purpose)]
     decisions = ExportDecisions(context.decisions)
     custom = [name for name in chosen if custom_key(name) is not None]
     plan = plan_columns(
@@ -257,6 +265,7 @@ async def export_records(
                 changes={
                     "exportId": str(download.id),
                     "filter": _filter_summary(filter),
+                    **({"purpose": purpose} if purpose is not None else {}),
                     "format": format.value,
                     "rowCount": row_count,
                     "sha256": sha256,

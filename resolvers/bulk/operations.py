@@ -72,6 +72,7 @@ async def _export(
     filter: object | None,
     fields: list[str] | None,
     format: types.ExportFormat,
+    purpose: str | None = None,
 ) -> types.Export:
     context: RequestContext = info.context
     result = await export_records(
@@ -81,6 +82,7 @@ async def _export(
         filter=filter,
         fields=fields,
         format=ExportFormat(format.value),
+        purpose=purpose,
     )
     return _export_type(result)
 
@@ -185,15 +187,19 @@ class BulkQuery:
 
 @strawberry.type
 class BulkMutation:
-    @strawberry.mutation(description="Customers the caller may read and export, as a file.")
+    @strawberry.mutation(
+        description="Customers the caller may read and export, as a file. With `purpose` "
+        "(e.g. `marketing`), only customers holding an active consent for it."
+    )
     async def export_customers(
         self,
         info: strawberry.Info,
         filter: CustomerFilter | None = None,
         fields: list[str] | None = None,
         format: types.ExportFormat = types.ExportFormat.CSV,
+        purpose: str | None = None,
     ) -> types.Export | None:
-        return await _export(info, CUSTOMER_EXPORT, filter, fields, format)
+        return await _export(info, CUSTOMER_EXPORT, filter, fields, format, purpose)
 
     @strawberry.mutation
     async def export_contacts(
