@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers.bulk.operations import runtime_of
 from resolvers.privacy.consents import record_consent, withdraw_consent
+from resolvers.privacy.report import personal_data_report
+from schema.bulk import Export
 from schema.privacy import Consent
+
+REPORT_SECTIONS = ["customer", "contacts", "interactions", "tickets", "opportunities",
+                   "consents", "auditEvents"]  # fmt: skip
 
 
 @strawberry.type
@@ -25,6 +31,26 @@ class PrivacyMutation:
         self, info: strawberry.Info, customer_id: strawberry.ID, purpose: str
     ) -> Consent | None:
         return await withdraw_consent(info.context, customer_id, purpose)
+
+    @strawberry.mutation(
+        description="Everything held on the person and every audit event that read or changed "
+        "it, as one JSON download (one-time url). Needs READ on privacy; audited as an EXPORT."
+    )
+    async def personal_data_report(
+        self, info: strawberry.Info, customer_id: strawberry.ID
+    ) -> Export | None:
+        download, events, sha256 = await personal_data_report(
+            info.context, runtime_of(info.context), customer_id
+        )
+        return Export(
+            id=strawberry.ID(str(download.id)),
+            row_count=events,
+            url=download.url,
+            fields=REPORT_SECTIONS,
+            format="JSON",
+            sha256=sha256,
+            expires_at=download.expires_at,
+        )
 
 
 __all__ = ["PrivacyMutation"]
