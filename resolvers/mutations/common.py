@@ -42,6 +42,11 @@ from validation.vocabulary import Vocabularies, VocabularyCache
 VOCABULARIES = VocabularyCache()
 
 _BUILT_IN = built_in_catalog()
+# a person's identifying values beyond the sensitive fields: masked in the trail too, so an erased
+# person (resolvers.privacy.erasure) cannot be read back from the append-only chain (issue 23)
+PERSONAL_IN_TRAIL = frozenset(
+    {(Resource.CUSTOMER, "name"), (Resource.CUSTOMER, "address"), (Resource.CONTACT, "name")}
+)
 
 # customer row facts a predicate is evaluated on: (owner, department, customer id)
 Facts = tuple[int | None, int | None, int]
@@ -149,7 +154,8 @@ def audit_value(
         value = value.value
     if isinstance(value, tuple):
         value = list(value)
-    if (catalog or _BUILT_IN).is_sensitive(resource, name):  # masked whatever a policy allows
+    personal = (resource, name) in PERSONAL_IN_TRAIL
+    if personal or (catalog or _BUILT_IN).is_sensitive(resource, name):  # whatever policy allows
         if isinstance(value, list):
             return [mask_value(str(v)) for v in value]
         return mask_value(str(value))

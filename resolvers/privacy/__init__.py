@@ -6,6 +6,7 @@ import strawberry
 
 from resolvers.bulk.operations import runtime_of
 from resolvers.privacy.consents import record_consent, withdraw_consent
+from resolvers.privacy.erasure import erase_customer
 from resolvers.privacy.report import personal_data_report
 from schema.bulk import Export
 from schema.privacy import Consent
@@ -51,6 +52,14 @@ class PrivacyMutation:
             sha256=sha256,
             expires_at=download.expires_at,
         )
+
+    @strawberry.mutation(
+        description="Erase the person's personal data (needs DELETE on privacy): values are "
+        "overwritten, blind indexes removed, the trail (which never held them) still verifies. "
+        "False when the customer was erased before."
+    )
+    async def erase_customer(self, info: strawberry.Info, id: strawberry.ID, reason: str) -> bool:
+        return await erase_customer(info.context, id, reason)
 
 
 __all__ = ["PrivacyMutation"]
