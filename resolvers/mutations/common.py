@@ -24,7 +24,7 @@ import strawberry
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.masking import mask_value
+from audit.masking import MASK, mask_value
 from db.models import Customer as CustomerRow
 from db.models import Department as DepartmentRow
 from db.models import User as UserRow
@@ -46,6 +46,10 @@ _BUILT_IN = built_in_catalog()
 # person (resolvers.privacy.erasure) cannot be read back from the append-only chain (issue 23)
 PERSONAL_IN_TRAIL = frozenset(
     {(Resource.CUSTOMER, "name"), (Resource.CUSTOMER, "address"), (Resource.CONTACT, "name")}
+)
+# free text that may name the person anywhere in it: the trail says that it changed, not how
+FREE_TEXT_IN_TRAIL = frozenset(
+    {(Resource.INTERACTION, "summary"), (Resource.TICKET, "title"), (Resource.OPPORTUNITY, "name")}
 )
 
 # customer row facts a predicate is evaluated on: (owner, department, customer id)
@@ -154,6 +158,8 @@ def audit_value(
         value = value.value
     if isinstance(value, tuple):
         value = list(value)
+    if (resource, name) in FREE_TEXT_IN_TRAIL:
+        return MASK
     personal = (resource, name) in PERSONAL_IN_TRAIL
     if personal or (catalog or _BUILT_IN).is_sensitive(resource, name):  # whatever policy allows
         if isinstance(value, list):

@@ -22,6 +22,8 @@ UPDATE = """
 mutation($id: ID!, $input: CustomerPatch!) {
   updateCustomer(id: $id, input: $input, force: true) { id }
 }"""
+ADD_INTERACTION = """
+mutation($input: InteractionInput!) { createInteraction(input: $input) { id } }"""
 SCANNED_TYPES = ("text", "character varying", "character", "jsonb", "json", "ARRAY", "bytea")
 
 
@@ -94,6 +96,13 @@ async def test_after_erasure_no_plain_value_of_the_person_is_left(
     body = await gql.query("alice", UPDATE, {"id": customer, "input": {"address": new_address}})
     assert "errors" not in body, body
     await gql.query("alice", RECORD, {"c": customer, "p": "marketing", "e": values["name"]})
+    summary = values["name"] + "来电，地址 " + new_address
+    note = await gql.query(
+        "alice",
+        ADD_INTERACTION,
+        {"input": {"customerId": customer, "channel": "CALL", "summary": summary}},
+    )
+    assert "errors" not in note, note
     for username in ("bob", "alice"):
         await gql.query(username, READ, {"id": customer})
 
