@@ -18,6 +18,7 @@ from tests.conftest import settings_for
 
 ALL_COMMANDS = (
     "serve", "seed", "migrate", "user", "token", "audit", "policy", "import", "deliver",
+    "keys",
 )  # fmt: skip
 
 
