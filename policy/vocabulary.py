@@ -50,7 +50,7 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
         "name", "kind", "industry", "region", "level", "source", "tags", "creditCode", "phone",
         "email", "idNumber", "address", "totalSpend", "owner", "department", "createdAt",
         "updatedAt", "lastInteractionAt", "contacts", "opportunities", "tickets",
-        "interactions", "quality", "version", "segment",
+        "interactions", "quality", "version", "segment", "consents",
     ),
     Resource.CONTACT: (
         "customer", "name", "title", "phone", "email", "isDecisionMaker", "version",

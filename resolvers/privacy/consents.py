@@ -17,9 +17,10 @@ from audit.events import AuditAction
 from audit.masking import mask_value
 from db.models import Consent as ConsentRow
 from db.models import Customer as CustomerRow
+from policy.predicates import all_of
 from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
-from resolvers.errors import BadUserInputError
+from resolvers.errors import BadUserInputError, ForbiddenError
 from resolvers.filters import pk_of
 from resolvers.mutations.common import load_customer
 from resolvers.writes import record, require, write
@@ -114,8 +115,30 @@ async def withdraw_consent(
         return consent_type(row)
 
 
-async def consents_of(context: RequestContext, customer_id: int) -> list[Consent]:
-    """Every grant of a customer the caller has already been allowed to read, oldest first."""
+async def consents_of(context: RequestContext, customer_id: int) -> list[Consent] | None:
+    """Every grant of a customer, oldest first, where the caller may read the customer and its
+    `consents` field (a policy field like any: a partner sees it only where a rule names it);
+    FORBIDDEN (the field null) where it may not. Row and field predicates are in the SQL."""
+    from resolvers.records import CUSTOMER
+
+    decisions = context.decisions
+    allowed = all_of(
+        [
+            decisions.rows(Resource.CUSTOMER, Action.READ),
+            decisions.field(Resource.CUSTOMER, "consents", Action.READ),
+        ]
+    )
+    if allowed.is_never:
+        raise ForbiddenError("Customer.consents", "Not allowed to read Customer.consents")
+    customers = CUSTOMER.table
+    visible = await _scalar(
+        context,
+        select(customers.c.id).where(
+            customers.c.id == customer_id, allowed.sql(CUSTOMER.scope_columns())
+        ),
+    )
+    if visible is None:
+        raise ForbiddenError("Customer.consents", "Not allowed to read Customer.consents")
     statement = (
         select(ConsentRow)
         .where(ConsentRow.customer_id == customer_id)
@@ -124,3 +147,8 @@ async def consents_of(context: RequestContext, customer_id: int) -> list[Consent
     async with context.db.lock:
         rows = (await context.db.session.execute(statement)).scalars().all()
     return [consent_type(row) for row in rows]
+
+
+async def _scalar(context: RequestContext, statement: object) -> object:
+    async with context.db.lock:
+        return (await context.db.session.execute(statement)).scalar_one_or_none()  # type: ignore[call-overload]

@@ -7,7 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.bulk.conftest import csv_rows, download
-from tests.graphql.conftest import GraphQLClient, error_codes
+from tests.graphql.conftest import GraphQLClient, error_codes, forbidden_fields
+from tests.graphql.test_partner import as_partner, partner_token
 from tests.privacy.conftest import create_person
 
 RECORD = """
@@ -102,3 +103,32 @@ def customer_pk(global_id: str) -> int:
     from schema.node import from_global_id
 
     return int(from_global_id(global_id)[1])
+
+
+PARTNER_READ = """
+query { customers(first: 100) { nodes { id name consents { purpose evidence } } } }"""
+
+
+async def test_a_partner_reads_no_consents_no_rule_names(
+    gql: GraphQLClient, demo_engine: AsyncEngine
+) -> None:
+    customer, _ = await create_person(gql)
+    await gql.query("alice", RECORD, {"c": customer, "p": "marketing", "e": "签字 F-8"})
+    token = await partner_token(demo_engine, [customer_pk(customer)], ["customers:read"])
+    body = await as_partner(gql, token, PARTNER_READ)
+    nodes = body["data"]["customers"]["nodes"]  # type: ignore[index]
+    assert [n["consents"] for n in nodes] == [None] and nodes[0]["name"]
+    assert forbidden_fields(body) == {"Customer.consents"}
+
+
+async def test_consents_are_not_read_around_the_rules(gql: GraphQLClient) -> None:
+    customer, _ = await create_person(gql)
+    await gql.query("alice", RECORD, {"c": customer, "p": "marketing", "e": "签字 F-9"})
+    # frank cannot reach alice's customer at all, under node(), an alias or a fragment
+    sneaky = """query($id: ID!) { a: node(id: $id) { ...F } }
+    fragment F on Customer { consents { purpose evidence } }"""
+    body = await gql.query("frank", sneaky, {"id": customer})
+    assert body["data"]["a"] is None
+    # bob (manager, subtree) reads the customer and so its consents
+    body = await gql.query("bob", CONSENTS, {"id": customer})
+    assert body["data"]["node"]["consents"] == [{"purpose": "marketing", "withdrawnAt": None}]
