@@ -28,6 +28,7 @@ from audit.digests import (
     verify_digests,
 )
 from audit.indexer import IndexRound, index_once
+from audit.retention import RETENTION_SETTING, ExpiredArchive, expire_archives
 from audit.verify import VerifyReport, verify_chain
 from db.engine import create_engine, create_sessionmaker
 from db.models.audit import AuditDigest
@@ -217,6 +218,36 @@ def archive(before: str, directory: Path | None) -> None:
         f"to {result.path}\nfinal hash {result.final_hash}\nfile sha256 {result.sha256}\n"
         f"dropped partitions: {', '.join(result.dropped_partitions) or 'none'}"
     )
+
+
+async def expire_database(url: str, retention_days: int) -> list[ExpiredArchive]:
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            return await expire_archives(session, retention_days)
+    finally:
+        await engine.dispose()
+
+
+@audit.command()
+@click.option(
+    "--retention-days",
+    type=int,
+    default=None,
+    help=f"Keep archive files this many days after their cut (default: ${RETENTION_SETTING}).",
+)
+def expire(retention_days: int | None) -> None:
+    """Delete archive files past the retention period; each deletion is an audit event."""
+    settings = resolve_settings()
+    days = retention_days or int(os.environ.get(RETENTION_SETTING, "0") or 0)
+    if days < 1:
+        raise click.ClickException(
+            f"no retention: pass --retention-days or set {RETENTION_SETTING}"
+        )
+    expired = run(expire_database(database_url(settings), days))
+    for item in expired:
+        click.echo(f"deleted {item.path} (up to seq {item.last_seq}, sha256 {item.sha256})")
+    click.echo(f"{len(expired)} archive file(s) expired")
 
 
 @audit.command()
