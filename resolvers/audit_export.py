@@ -134,7 +134,7 @@ async def export_audit_events(
     path = runtime.new_path(f"audit-export-{uuid.uuid4().hex}{format.suffix}")
     try:
         async with write(context) as session:
-            await sweep_expired(session)
+            await sweep_expired(session, context.extras["savepoint_events"])
             written = await _write_file(context, criteria, format, path)
             download = await register_download(
                 session,

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from audit.events import ActorKind, AuditAction, AuditRecord
 from db.models import ExportFile
 from resolvers.bulk.files import new_download_token, token_digest
 
@@ -89,8 +90,12 @@ async def claim_download(session: AsyncSession, token: str, principal: str) -> C
     return ClaimedFile(path, row.content_type, row.sha256, f"{row.id}{path.suffix}")
 
 
-async def sweep_expired(session: AsyncSession) -> int:
-    """Forget downloads that were used or expired, and delete their files; returns how many."""
+async def sweep_expired(session: AsyncSession, audit: list[AuditRecord] | None = None) -> int:
+    """Forget downloads that were used or expired, and delete their files; returns how many.
+
+    With `audit` (a savepoint's event list), the expiry is recorded there: one SYSTEM event
+    (DELETE on `export`) naming every file forgotten, its owner, SHA-256 and whether it had been
+    downloaded — retention is itself in the trail."""
     statement = (
         delete(ExportFile)
         .where(
@@ -100,11 +105,34 @@ async def sweep_expired(session: AsyncSession) -> int:
                 ExportFile.expires_at <= func.now() - CLAIMED_GRACE,
             )
         )
-        .returning(ExportFile.path)
-    )
-    paths = (await session.execute(statement)).scalars().all()
-    await asyncio.to_thread(_unlink_all, paths)
-    return len(paths)
+        .returning(
+            ExportFile.path, ExportFile.id, ExportFile.principal, ExportFile.sha256,
+            ExportFile.downloaded_at,
+        )
+    )  # fmt: skip
+    rows = (await session.execute(statement)).all()
+    await asyncio.to_thread(_unlink_all, [row.path for row in rows])
+    if rows and audit is not None:
+        audit.append(
+            AuditRecord(
+                actor="dossier",
+                actor_kind=ActorKind.SYSTEM,
+                action=AuditAction.DELETE,
+                resource_type="export",
+                resource_ids=[str(row.id) for row in rows],
+                changes={
+                    "expired": [
+                        {
+                            "principal": row.principal,
+                            "sha256": row.sha256,
+                            "downloaded": row.downloaded_at is not None,
+                        }
+                        for row in rows
+                    ]
+                },
+            )  # fmt: skip
+        )
+    return len(rows)
 
 
 def _unlink_all(paths: Sequence[str]) -> None:

@@ -234,7 +234,7 @@ async def export_records(
     header = [column.name for column in columns]
     try:
         async with write(context) as session:
-            await sweep_expired(session)
+            await sweep_expired(session, context.extras["savepoint_events"])
             writer: TableWriter = await asyncio.to_thread(open_writer, format, path, header)
             row_count = 0
             try:

@@ -139,7 +139,7 @@ async def personal_data_report(
     path = runtime.new_path(f"privacy-{uuid.uuid4().hex}.json")
     try:
         async with write(context) as session:
-            await sweep_expired(session)
+            await sweep_expired(session, context.extras["savepoint_events"])
             scope = context.decisions.rows(Resource.PRIVACY, Action.READ)
             customer = (
                 await session.execute(
