@@ -33,12 +33,14 @@ from db.models import Customer as CustomerRow
 from db.models import Interaction as InteractionRow
 from db.models import Opportunity as OpportunityRow
 from db.models import Ticket as TicketRow
+from policy.custom_fields import FieldCatalog
 from policy.vocabulary import Action, Resource
 from resolvers.bulk.downloads import Download, register_download, sweep_expired
 from resolvers.bulk.runtime import BulkRuntime
 from resolvers.context import RequestContext
 from resolvers.errors import NotFoundError
 from resolvers.filters import pk_of
+from resolvers.mutations.custom_values import stored_custom
 from resolvers.records import CUSTOMER
 from resolvers.writes import record, require, write
 
@@ -50,6 +52,12 @@ ENCRYPTED = {
                   "id_number_enc": ("customer.id_number", "id_number")},
     "contacts": {"phone_enc": ("contact.phone", "phone")},
 }  # fmt: skip
+CUSTOM_RESOURCES = {
+    "customers": Resource.CUSTOMER,
+    "contacts": Resource.CONTACT,
+    "opportunities": Resource.OPPORTUNITY,
+    "tickets": Resource.TICKET,
+}
 CHILDREN: tuple[tuple[str, type[Any]], ...] = (
     ("contact", ContactRow),
     ("interaction", InteractionRow),
@@ -58,8 +66,11 @@ CHILDREN: tuple[tuple[str, type[Any]], ...] = (
 )
 
 
-def row_values(row: Any, cipher: FieldCipher) -> dict[str, Any]:
-    """Every column of a row, encrypted ones decrypted, blind indexes (not data) left out."""
+def row_values(
+    row: Any, cipher: FieldCipher, catalog: FieldCatalog | None = None
+) -> dict[str, Any]:
+    """Every column of a row, encrypted ones (sensitive custom values included) decrypted, blind
+    indexes (not data) left out."""
     table = row.__table__
     encrypted = ENCRYPTED.get(table.name, {})
     values: dict[str, Any] = {}
@@ -68,7 +79,11 @@ def row_values(row: Any, cipher: FieldCipher) -> dict[str, Any]:
         if name.endswith("_bidx"):
             continue
         value = getattr(row, name)
-        if name in encrypted:
+        if name == "custom_fields" and catalog is not None:
+            resource = CUSTOM_RESOURCES[table.name]
+            definitions = {d.key: d for d in catalog.definitions if d.resource is resource}
+            values[name] = stored_custom(definitions, value or {}, cipher)
+        elif name in encrypted:
             label, shown = encrypted[name]
             values[shown] = cipher.decrypt(label, value)
         else:
@@ -103,10 +118,10 @@ async def events_naming(
 
 
 async def gather_report(
-    session: AsyncSession, cipher: FieldCipher, customer: CustomerRow
+    session: AsyncSession, cipher: FieldCipher, customer: CustomerRow, catalog: FieldCatalog
 ) -> dict[str, Any]:
     """The report's document: values first, then the events that read or changed them."""
-    document: dict[str, Any] = {"customer": row_values(customer, cipher)}
+    document: dict[str, Any] = {"customer": row_values(customer, cipher, catalog)}
     resources: list[tuple[str, int]] = [("customer", customer.id), ("consent", customer.id)]
     for name, model in CHILDREN:
         rows = (
@@ -114,7 +129,7 @@ async def gather_report(
                 select(model).where(model.customer_id == customer.id).order_by(model.id)
             )
         ).scalars()
-        document[f"{name}s"] = [row_values(row, cipher) for row in rows]
+        document[f"{name}s"] = [row_values(row, cipher, catalog) for row in rows]
         resources += [(name, item["id"]) for item in document[f"{name}s"]]
     consents = await session.execute(
         select(ConsentRow).where(ConsentRow.customer_id == customer.id).order_by(ConsentRow.id)
@@ -150,7 +165,8 @@ async def personal_data_report(
             ).scalar_one_or_none()
             if customer is None:
                 raise NotFoundError("customer")
-            document = await gather_report(session, context.cipher, customer)
+            catalog = context.decisions.snapshot.catalog
+            document = await gather_report(session, context.cipher, customer, catalog)
             document["generatedAt"] = dt.datetime.now(dt.UTC).isoformat()
             document["generatedBy"] = context.principal.name
             sha256 = await asyncio.to_thread(_write, path, document)

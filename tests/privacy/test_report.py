@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import orjson
 
+from api.settings import Settings
+from db.models import Customer as CustomerRow
+from policy.custom_fields import CustomFieldType, FieldCatalog, FieldDefinition
+from policy.vocabulary import Resource
+from resolvers.privacy.report import row_values
 from tests.bulk.conftest import download
 from tests.graphql.conftest import GraphQLClient, error_codes
 from tests.privacy.conftest import create_person
@@ -65,3 +70,21 @@ async def test_report_needs_read_on_privacy(gql: GraphQLClient) -> None:
     for username in ("alice", "bob", "admin"):
         body = await gql.query(username, REPORT, {"c": customer})
         assert error_codes(body) == ["FORBIDDEN"], (username, body)
+
+
+def test_report_values_decrypt_sensitive_custom_fields_and_drop_blind_indexes(
+    demo_settings: Settings,
+) -> None:
+    cipher = demo_settings.field_cipher
+    wechat = FieldDefinition(Resource.CUSTOMER, "wechat", CustomFieldType.TEXT, sensitive=True)
+    catalog = FieldCatalog(definitions=(wechat,))
+    row = CustomerRow(
+        id=7,
+        name="某人",
+        phone_enc=cipher.encrypt("customer.phone", "+8613812345678"),
+        phone_bidx=b"x",
+        custom_fields={"wechat": cipher.encrypt(wechat.cipher_label, "wx-7"), "plain": "p"},
+    )
+    values = row_values(row, cipher, catalog)
+    assert values["phone"] == "+8613812345678" and "phone_bidx" not in values
+    assert values["custom_fields"] == {"cf.wechat": "wx-7", "cf.plain": "p"}
