@@ -1,4 +1,4 @@
-"""The default policies of the demo organisation (CONTRACT.md, "Demo data set").
+"""The default policies of the demo organisation (docs/api.md, "Demo data set").
 
 Rules are written against role names with department `*`: a scope such as DEPARTMENT or SUBTREE is
 always read relative to the department in which the user holds the role, so one rule serves every
