@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import AsyncIterator
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +18,9 @@ from api.auth.routes import routes as auth_routes
 from api.exports import routes as export_routes
 from api.graphql import graphql_endpoint
 from api.hardening import layers as hardening
+from api.logs import configure_logging
 from api.metrics import metrics_endpoint, timed, watch_pool
+from api.ops_routes import GaugeRefresher, outer_middleware, readyz
 from api.settings import Settings
 from api.state import AppState
 from audit.indexer import ResourceIndexer
@@ -34,21 +37,12 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(request: Request) -> Response:
-    state: AppState = request.app.state.dossier
-    try:
-        async with state.engine.connect() as connection:
-            await connection.execute(text("select 1"))
-    except Exception:  # any database failure means not ready; the reason goes to the log
-        return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ready"})
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if settings.database_url is None:
         raise RuntimeError("create_app needs DATABASE_URL; `dossier serve` starts one if absent")
     database_url = settings.database_url
+    configure_logging(settings.log_level, json=settings.is_production)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -75,6 +69,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.insight_refresh_seconds > 0:
             refresher = SnapshotRefresher(engine, settings.insight_refresh_seconds)
             await refresher.start()
+        gauges = GaugeRefresher(engine, settings.ops.metrics_refresh_seconds)
+        await gauges.start()
         indexer = None
         if settings.audit_index_seconds > 0:
             indexer = ResourceIndexer(engine, settings.audit_index_seconds)
@@ -92,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await refresher.stop()
             if indexer is not None:
                 await indexer.stop()
+            await gauges.stop()
             await store.stop()
             await engine.dispose()
 
@@ -103,6 +100,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *auth_routes,
         *export_routes,
     ]
-    return Starlette(
-        routes=routes, lifespan=lifespan, middleware=hardening.http_middleware(settings)
-    )
+    middleware = [*outer_middleware(settings, os.environ), *hardening.http_middleware(settings)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -57,6 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.metrics_guard import metrics_allowed
 from policy.vocabulary import FIELDS
 
 if TYPE_CHECKING:
@@ -405,7 +406,8 @@ def watch_pool(engine: AsyncEngine) -> None:
 # -- the endpoint ------------------------------------------------------------------------------
 
 
-async def _sample_chain_length(engine: AsyncEngine) -> None:
+async def sample_chain_length(engine: AsyncEngine) -> None:
+    """Read the audit chain length into its gauge (in the background: `api.ops_routes`)."""
     try:
         async with asyncio.timeout(CHAIN_QUERY_TIMEOUT_SECONDS), engine.connect() as connection:
             seq = await connection.scalar(text("SELECT seq FROM audit_chain_head WHERE id = 1"))
@@ -426,9 +428,13 @@ def exposition() -> bytes:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """The scrape; it queries nothing: database gauges are refreshed in the background, and
+    the route is guarded by `DOSSIER_METRICS_TOKEN` (`api.ops_routes`)."""
     state = request.app.state.dossier
+    refused = metrics_allowed(request, state.settings)
+    if refused is not None:
+        return refused
     store = state.extras.get("policy_store")
     if store is not None:
         count_policy_loads(store)
-    await _sample_chain_length(state.engine)
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

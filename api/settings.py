@@ -11,6 +11,8 @@ from platformdirs import user_data_dir
 
 from api.auth.settings import AuthSettings
 from api.hardening.settings import HardeningSettings
+from api.logs import log_level_from
+from api.ops_settings import OpsSettings, ops_settings_from
 from api.secrets import ConfigurationError, SecretSource, random_secret
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
@@ -44,6 +46,7 @@ class Settings:
     hardening: HardeningSettings = HardeningSettings()
     bulk: BulkSettings = BulkSettings()
     log_level: str = "INFO"
+    ops: OpsSettings = OpsSettings()  # trusted proxies, /metrics token (api.ops_settings)
     insight_refresh_seconds: float = 300.0  # 0: never refresh the insight snapshots
     audit_index_seconds: float = 1.0  # 0: no background audit resource indexer
 
@@ -83,7 +86,8 @@ class Settings:
                     environ.get("DOSSIER_DB_PREPARED_STATEMENT_CACHE", "256")
                 ),
             ),
-            log_level=environ.get("DOSSIER_LOG_LEVEL", "INFO"),
+            log_level=log_level_from(environ),
+            ops=ops_settings_from(environ),
             insight_refresh_seconds=float(environ.get("DOSSIER_INSIGHT_REFRESH_SECONDS", "300")),
             audit_index_seconds=float(environ.get("DOSSIER_AUDIT_INDEX_SECONDS", "1")),
             hardening=HardeningSettings.from_env(environ),
