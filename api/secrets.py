@@ -18,22 +18,31 @@ class ConfigurationError(RuntimeError):
 
 
 class SecretSource:
-    """Reads secrets from the environment; outside production, makes and keeps missing ones."""
+    """Reads secrets from the environment; outside production, makes and keeps missing ones.
+
+    A missing or weak secret is not raised at once: it is noted in `problems` (and a throwaway
+    value of the right form is returned, so that the rest of the configuration is still read
+    and checked), and the caller raises them together (`raise_problems`): an operator learns of
+    every missing secret in one attempt, not one per start.
+    """
 
     def __init__(self, environ: Mapping[str, str], *, production: bool, store: Path) -> None:
         self._environ = environ
         self._production = production
         self._store = store
         self._generated: dict[str, str] | None = None
+        self.problems: list[str] = []
 
     def get(self, name: str, *, generate: Callable[[], str], min_length: int = 32) -> str:
         value = self._environ.get(name, "")
         if value:
             if len(value) < min_length:
-                raise ConfigurationError(f"{name} is too short: at least {min_length} characters")
+                self.problems.append(f"{name} is too short: at least {min_length} characters")
+                return generate()
             return value
         if self._production:
-            raise ConfigurationError(f"{name} must be set in production (DOSSIER_ENV=prod)")
+            self.problems.append(f"{name} must be set in production (DOSSIER_ENV=prod)")
+            return generate()  # never stored, never used: the settings are refused
         return self._dev_secret(name, generate)
 
     def _dev_secret(self, name: str, generate: Callable[[], str]) -> str:
@@ -47,6 +56,15 @@ class SecretSource:
             os.chmod(tmp, 0o600)
             tmp.replace(self._store)
         return self._generated[name]
+
+
+def raise_problems(problems: list[str]) -> None:
+    """One ConfigurationError naming every problem (each on its own line), if there are any."""
+    if len(problems) == 1:
+        raise ConfigurationError(problems[0])
+    if problems:
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise ConfigurationError(f"{len(problems)} settings must be fixed:\n{listed}")
 
 
 def random_secret() -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import binascii
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from platformdirs import user_data_dir
 
@@ -13,13 +15,14 @@ from api.auth.settings import AuthSettings
 from api.hardening.settings import HardeningSettings
 from api.logs import log_level_from
 from api.ops_settings import OpsSettings, ops_settings_from
-from api.secrets import ConfigurationError, SecretSource, random_secret
+from api.secrets import ConfigurationError, SecretSource, raise_problems, random_secret
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
 from resolvers.bulk.settings import BulkSettings
 from resolvers.insights.settings import InsightSettings
 
 ENVIRONMENTS = ("dev", "test", "prod")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,13 +71,28 @@ class Settings:
         secrets = SecretSource(
             environ, production=env == "prod", store=data_dir / "dev-secrets.json"
         )
+        problems: list[str] = []
+
+        def checked(build: Callable[[], T]) -> T:
+            # every section is read even after one fails, so all problems are told at once
+            try:
+                return build()
+            except ConfigurationError as error:
+                problems.append(str(error))
+                return None  # type: ignore[return-value]  # refused below, never used
+
+        field_cipher = checked(lambda: field_cipher_from(environ, secrets))
+        auth = checked(lambda: AuthSettings.from_env(environ, secrets))
+        log_level = checked(lambda: log_level_from(environ))
+        ops = checked(lambda: ops_settings_from(environ))
+        raise_problems(secrets.problems + problems)
         return cls(
             env=env,
             database_url=environ.get("DATABASE_URL") or None,
             listen_database_url=environ.get("DOSSIER_LISTEN_DATABASE_URL") or None,
             data_dir=data_dir,
-            field_cipher=field_cipher_from(environ, secrets),
-            auth=AuthSettings.from_env(environ, secrets),
+            field_cipher=field_cipher,
+            auth=auth,
             pool=PoolOptions(
                 size=int(environ.get("DOSSIER_DB_POOL_SIZE", "10")),
                 max_overflow=int(environ.get("DOSSIER_DB_MAX_OVERFLOW", "5")),
@@ -86,8 +104,8 @@ class Settings:
                     environ.get("DOSSIER_DB_PREPARED_STATEMENT_CACHE", "256")
                 ),
             ),
-            log_level=log_level_from(environ),
-            ops=ops_settings_from(environ),
+            log_level=log_level,
+            ops=ops,
             insight_refresh_seconds=float(environ.get("DOSSIER_INSIGHT_REFRESH_SECONDS", "300")),
             audit_index_seconds=float(environ.get("DOSSIER_AUDIT_INDEX_SECONDS", "1")),
             hardening=HardeningSettings.from_env(environ),
@@ -98,9 +116,29 @@ class Settings:
 
 def field_cipher_from(environ: Mapping[str, str], secrets: SecretSource) -> FieldCipher:
     ring_spec = secrets.get("DOSSIER_FIELD_KEYS", generate=lambda: f"k1:{new_key()}")
-    ring = parse_key_ring(ring_spec)
+    ring = field_key_ring(ring_spec)
     active = environ.get("DOSSIER_FIELD_KEY_ACTIVE") or next(iter(ring))
     if active not in ring:
         raise ConfigurationError(f"DOSSIER_FIELD_KEY_ACTIVE names unknown key {active!r}")
     blind = secrets.get("DOSSIER_BLIND_INDEX_KEY", generate=random_secret)
     return FieldCipher(keys=ring, active_key_id=active, blind_index_key=blind.encode())
+
+
+FIELD_KEYS_FORM = "id:base64key[,id:base64key…] with 32-byte keys (`dossier keys generate`)"
+
+
+def field_key_ring(spec: str) -> dict[str, bytes]:
+    """The ring of DOSSIER_FIELD_KEYS; raises ConfigurationError naming the variable."""
+    try:
+        ring = parse_key_ring(spec)
+    except (ValueError, binascii.Error) as error:  # FieldKeyError is a ValueError
+        raise ConfigurationError(
+            f"DOSSIER_FIELD_KEYS is malformed ({error}): expected {FIELD_KEYS_FORM}"
+        ) from None
+    short = [key_id for key_id, key in ring.items() if len(key) not in (16, 24, 32)]
+    if short:
+        raise ConfigurationError(
+            f"DOSSIER_FIELD_KEYS key {short[0]!r} is not an AES key (16, 24 or 32 bytes): "
+            f"expected {FIELD_KEYS_FORM}"
+        )
+    return ring

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "policy": "api.cli.policy:policy",
     "import": "api.cli.importer:import_",
     "schema": "api.cli.schema:schema",
+    "keys": "api.cli.keys:keys",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -35,6 +36,7 @@ SHORT_HELP: dict[str, str] = {
     "policy": "Inspect and change access policies.",
     "import": "Import customers from CSV or Excel files.",
     "schema": "Print the GraphQL schema as SDL (or write schema.graphql).",
+    "keys": "Generate fresh values for every secret setting.",
 }
 
 

@@ -100,7 +100,7 @@ def serve(host: str, port: int, workers: int, migrate: bool) -> None:
     if embedded:
         click.echo(f"embedded PostgreSQL: {url}")
     if prepared.has_demo_users:
-        click.echo(demo_logins())
+        click.echo(demo_logins(production=settings.is_production))
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; with the default
     # handler that kills the process before atexit, leaving the embedded PostgreSQL running
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
