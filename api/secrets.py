@@ -20,29 +20,43 @@ class ConfigurationError(RuntimeError):
 class SecretSource:
     """Reads secrets from the environment; outside production, makes and keeps missing ones.
 
-    A missing or weak secret is not raised at once: it is noted in `problems` (and a throwaway
-    value of the right form is returned, so that the rest of the configuration is still read
-    and checked), and the caller raises them together (`raise_problems`): an operator learns of
-    every missing secret in one attempt, not one per start.
+    A missing or weak secret raises ConfigurationError — or, with `collect=True`, is noted in
+    `problems` while a throwaway value of the right form is returned, so that the rest of the
+    configuration is still read and checked, and the caller raises them together
+    (`raise_problems`): an operator learns of every missing secret in one attempt.
     """
 
-    def __init__(self, environ: Mapping[str, str], *, production: bool, store: Path) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        *,
+        production: bool,
+        store: Path,
+        collect: bool = False,
+    ) -> None:
         self._environ = environ
         self._production = production
         self._store = store
+        self._collect = collect
         self._generated: dict[str, str] | None = None
         self.problems: list[str] = []
+
+    def _problem(self, message: str, generate: Callable[[], str]) -> str:
+        if not self._collect:
+            raise ConfigurationError(message)
+        self.problems.append(message)
+        return generate()  # never stored, never used: the settings are refused
 
     def get(self, name: str, *, generate: Callable[[], str], min_length: int = 32) -> str:
         value = self._environ.get(name, "")
         if value:
             if len(value) < min_length:
-                self.problems.append(f"{name} is too short: at least {min_length} characters")
-                return generate()
+                return self._problem(
+                    f"{name} is too short: at least {min_length} characters", generate
+                )
             return value
         if self._production:
-            self.problems.append(f"{name} must be set in production (DOSSIER_ENV=prod)")
-            return generate()  # never stored, never used: the settings are refused
+            return self._problem(f"{name} must be set in production (DOSSIER_ENV=prod)", generate)
         return self._dev_secret(name, generate)
 
     def _dev_secret(self, name: str, generate: Callable[[], str]) -> str:

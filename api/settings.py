@@ -69,7 +69,7 @@ class Settings:
             raise ConfigurationError(f"DOSSIER_ENV must be one of {', '.join(ENVIRONMENTS)}")
         data_dir = Path(environ.get("DOSSIER_DATA_DIR") or user_data_dir("dossier"))
         secrets = SecretSource(
-            environ, production=env == "prod", store=data_dir / "dev-secrets.json"
+            environ, production=env == "prod", store=data_dir / "dev-secrets.json", collect=True
         )
         problems: list[str] = []
 

@@ -29,7 +29,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -74,8 +74,12 @@ def index_partition_name(start: dt.date) -> str:
 
 
 def _database_key(executor: AsyncConnection | AsyncSession) -> str:
-    bind = executor.get_bind() if isinstance(executor, AsyncSession) else executor.engine
-    return bind.url.render_as_string(hide_password=True)
+    if isinstance(executor, AsyncSession):
+        bind = executor.get_bind()
+        url = bind.engine.url if isinstance(bind, Connection) else bind.url
+    else:
+        url = executor.engine.url
+    return url.render_as_string(hide_password=True)
 
 
 async def ensure_partitions(

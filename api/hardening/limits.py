@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     DocumentNode,
@@ -318,7 +318,9 @@ class QueryLimitsExtension(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         # the parser cache keys on these options too, so a cached parse obeyed the same limits
-        self.execution_context.parse_options.update(
+        # graphql-core 3.3's parser options, beyond the keys Strawberry's TypedDict names
+        options = cast(dict[str, Any], self.execution_context.parse_options)
+        options.update(
             max_lexical_tokens=self.limits.max_tokens, max_comments=self.limits.max_tokens
         )
         try:
