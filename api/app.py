@@ -11,11 +11,11 @@ from sqlalchemy import event
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.routing import BaseRoute, Route
 
 from api.auth.routes import routes as auth_routes
 from api.exports import routes as export_routes
+from api.graphiql import graphiql_html, static_mount
 from api.graphql import graphql_endpoint
 from api.hardening import layers as hardening
 from api.logs import configure_logging
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 validation_rules=hardening.validation_rules(settings),
             ),
             rate_limiter=hardening.rate_limiter(settings),
-            graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
+            graphiql_html=graphiql_html() if settings.is_dev else "",
         )
         refresher = None
         if settings.insight_refresh_seconds > 0:
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await store.stop()
             await engine.dispose()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/graphql", timed(graphql_endpoint), methods=["GET", "POST"]),
@@ -100,5 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *auth_routes,
         *export_routes,
     ]
+    if settings.is_dev:
+        routes.append(static_mount())  # GraphiQL's own files: /graphiql/static/…
     middleware = [*outer_middleware(settings, os.environ), *hardening.http_middleware(settings)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -60,6 +60,13 @@ def _add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+def _drop_color_message(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    event.pop("color_message", None)  # uvicorn's ANSI copy of the message
+    return event
+
+
 def _json(event: Any, **_: Any) -> str:
     return orjson.dumps(event, default=str).decode()
 
@@ -85,7 +92,7 @@ def configure_logging(level: str, *, json: bool, stream: IO[str] | None = None) 
     if json:
         final.append(structlog.processors.format_exc_info)
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[*final, renderer],
     )
     handler = logging.StreamHandler(stream or sys.stderr)
