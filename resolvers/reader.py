@@ -21,7 +21,7 @@ from policy.vocabulary import Action
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError
 from resolvers.masking import Materialiser, plan_columns
-from resolvers.pagination import checked_first, decode_cursor, encode_cursor
+from resolvers.pagination import backward_page, checked_first, decode_cursor, encode_cursor
 from resolvers.records import CHILDREN, SPECS, RecordSpec
 from resolvers.selection import Requested, requested_connection, requested_object
 from schema.node import Connection, Edge, PageInfo
@@ -69,7 +69,20 @@ class RecordReader:
         after: str | None,
         where: Sequence[ColumnElement[bool]] = (),
         ordering: Ordering | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        first_given: bool = False,
     ) -> Connection[Any]:
+        backward = backward_page(first, after, last, before, first_given=first_given)
+        if backward is not None:
+            return await self._page_backward(
+                spec,
+                requested,
+                backward,
+                before,
+                where,
+                ordering or Ordering("id", spec.table.c.id),
+            )
         limit = checked_first(first)
         ordering = ordering or Ordering("id", spec.table.c.id)
         decisions = self.context.decisions
@@ -110,7 +123,72 @@ class RecordReader:
         ]
         if requested.edges:
             return _connection(objects, cursors, has_next, total)
-        return _connection(objects, [], has_next, total, cursors[-1] if cursors else None)
+        page = _connection(objects, [], has_next, total, cursors[-1] if cursors else None)
+        if rows:
+            page.page_info.start_cursor = encode_cursor(rows[0][sort_at], objects[0].pk)
+        return page
+
+    async def _page_backward(
+        self,
+        spec: RecordSpec,
+        requested: Requested,
+        limit: int,
+        before: str | None,
+        where: Sequence[ColumnElement[bool]],
+        ordering: Ordering,
+    ) -> Connection[Any]:
+        """The `limit` rows just before `before` (the last ones without it), in the
+        connection's order: the same scope, filters and masks as a forward page, read in the
+        opposite order; hasNextPage says whether a visible row lies at or after `before`."""
+        decisions = self.context.decisions
+        rows_allowed = decisions.rows(spec.resource, Action.READ)
+        if rows_allowed.is_never:
+            return _connection([], [], False, 0 if requested.total_count else None)
+        conditions = [rows_allowed.sql(spec.scope_columns()), *spec.live(), *where]
+        plan = self._plan(spec, requested.fields)
+        keyset = tuple_(ordering.column, spec.table.c.id)
+        page_conditions = list(conditions)
+        after_conditions: list[ColumnElement[bool]] = []
+        if before is not None:
+            value, pk = decode_cursor(before, argument="before", expect=ordering.holds)
+            bound = tuple_(value, pk)
+            page_conditions.append(keyset > bound if ordering.descending else keyset < bound)
+            after_conditions.append(keyset <= bound if ordering.descending else keyset >= bound)
+        # reversed: nearest the bound first
+        direction = (lambda c: c.asc()) if ordering.descending else (lambda c: c.desc())
+        statement = (
+            select(*plan.columns, ordering.column.label("_sort"))
+            .select_from(spec.from_clause())
+            .where(and_(*page_conditions))
+            .order_by(direction(ordering.column), direction(spec.table.c.id))
+            .limit(limit + 1)
+        )
+        rows = (await self.context.db.execute(statement)).all()
+        has_previous = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        has_next = False
+        if after_conditions:
+            later = (
+                select(spec.table.c.id)
+                .select_from(spec.from_clause())
+                .where(and_(*conditions, *after_conditions))
+                .limit(1)
+            )
+            has_next = (await self.context.db.execute(later)).first() is not None
+        total = None
+        if requested.total_count:
+            count = select(func.count()).select_from(spec.from_clause()).where(and_(*conditions))
+            total = (await self.context.db.execute(count)).scalar_one()
+        objects = self._materialise(spec, plan, rows)
+        sort_at = len(plan.columns)
+        cursors = [
+            encode_cursor(row[sort_at], obj.pk) for row, obj in zip(rows, objects, strict=True)
+        ]
+        page = _connection(objects, cursors if requested.edges else [], has_next, total,
+                           cursors[-1] if cursors else None)  # fmt: skip
+        page.page_info.has_previous_page = has_previous
+        page.page_info.start_cursor = cursors[0] if cursors else None
+        return page
 
     # -- single records -------------------------------------------------------------------------
 
@@ -403,7 +481,11 @@ def _connection(
     return Connection(
         edges=[Edge(cursor=c, node=o) for c, o in zip(cursors, objects, strict=False)],
         nodes=objects,
-        page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor),
+        page_info=PageInfo(
+            has_next_page=has_next,
+            end_cursor=end_cursor,
+            start_cursor=cursors[0] if cursors else None,
+        ),
         total_count=total,
     )
 

@@ -157,13 +157,15 @@ class _Walk:
         )
 
     def page_size(self, node: FieldNode, definition: GraphQLField | None) -> int | None:
-        """The `first` this connection field will be asked for, or None if it takes none."""
+        """The `first` (or `last`, when paging backward) this connection field will be asked
+        for, or None if it takes none; with both, the larger counts."""
         if definition is None or "first" not in definition.args:
             return None
         default = definition.args["first"].default_value
         value: Any = default if isinstance(default, int) else self.default_page_size
+        sizes: list[Any] = []
         for argument in node.arguments or ():
-            if argument.name.value != "first":
+            if argument.name.value not in ("first", "last"):
                 continue
             literal = argument.value
             if isinstance(literal, IntValueNode):
@@ -175,6 +177,13 @@ class _Walk:
                 value = self.variables.get(literal.name.value, value)
             elif isinstance(literal, NullValueNode):
                 value = self.default_page_size
+            sizes.append(value)
+            value = default if isinstance(default, int) else self.default_page_size
+        if sizes:
+            numbers = [
+                size for size in sizes if isinstance(size, int) and not isinstance(size, bool)
+            ]
+            value = max(numbers) if len(numbers) == len(sizes) else None
         if not isinstance(value, int) or isinstance(value, bool):
             return self.default_page_size  # coercion will refuse it
         if value > self.max_page_size:
