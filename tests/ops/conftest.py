@@ -76,7 +76,6 @@ async def ops_env(
         ops_database_url,
         tmp_path_factory.mktemp("ops-data"),
         DOSSIER_LOGIN_USERNAME_BURST="2",
-        DOSSIER_METRICS_REFRESH_SECONDS="0.2",  # database gauges refresh in the background
     )
     await migrate_and_seed(env)
     return env

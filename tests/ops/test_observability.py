@@ -3,6 +3,7 @@ readiness with the policy listener — on the real app, each test with settings 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import io
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -191,6 +192,28 @@ async def test_metrics_need_the_token_and_never_query_the_database(
     async with served(settings, env="prod") as (_, http):
         refused = await http.get("/metrics")
         assert refused.status_code == 403 and "DOSSIER_METRICS_TOKEN" in refused.text
+
+
+async def test_database_gauges_are_refreshed_in_the_background(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    from api.metrics import CHAIN_LENGTH
+    from audit.chain import append_events
+    from audit.events import ActorKind, AuditAction, AuditRecord
+
+    async with served(settings, ops=OpsSettings(metrics_refresh_seconds=0.1)) as (app, _):
+        state = app.state.dossier
+        async with state.sessions() as session, session.begin():
+            record = AuditRecord(actor="gauge-probe", actor_kind=ActorKind.SYSTEM,
+                                 action=AuditAction.READ, resource_type="probe")  # fmt: skip
+            await append_events(session, [record])
+        async with engine.connect() as connection:
+            head = await connection.scalar(text("SELECT seq FROM audit_chain_head WHERE id = 1"))
+        for _ in range(50):
+            if CHAIN_LENGTH._value.get() >= head:
+                break
+            await asyncio.sleep(0.05)
+        assert CHAIN_LENGTH._value.get() >= head
 
 
 async def test_readiness_fails_while_the_policy_listener_is_down(
