@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import event, text
@@ -17,6 +18,8 @@ from api.auth.routes import routes as auth_routes
 from api.exports import routes as export_routes
 from api.graphql import graphql_endpoint
 from api.hardening import layers as hardening
+from api.hardening.failures import RETRY_AFTER_SECONDS
+from api.hardening.shared_limits import replica_router, shared_store_of
 from api.metrics import metrics_endpoint, timed, watch_pool
 from api.settings import Settings
 from api.state import AppState
@@ -29,6 +32,8 @@ from policy.store import PolicyStore
 from resolvers.insights.snapshots import SnapshotRefresher
 from resolvers.schema import build_schema
 
+log = logging.getLogger("dossier.app")
+
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
@@ -39,8 +44,18 @@ async def readyz(request: Request) -> Response:
     try:
         async with state.engine.connect() as connection:
             await connection.execute(text("select 1"))
-    except Exception:  # any database failure means not ready; the reason goes to the log
-        return JSONResponse({"status": "unavailable"}, status_code=503)
+    except Exception as exc:  # any database failure means not ready; the reason goes to the log
+        log.warning("not ready: %r", exc)
+        request_id = getattr(request.state, "request_id", "")
+        error = {
+            "message": "The database is unavailable",
+            "extensions": {"code": "UNAVAILABLE", "requestId": request_id},
+        }
+        return JSONResponse(
+            {"status": "unavailable", "errors": [error]},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+        )
     return JSONResponse({"status": "ready"})
 
 
@@ -61,14 +76,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         listen_url = plain_url(settings.listen_database_url or database_url)
         store = PolicyStore(state.sessions, listen_dsn=listen_url)
         await store.start()
+        shared = shared_store_of(settings.redis_url, settings.redis_prefix)
+        replicas = replica_router(settings, shared)
         state.extras.update(
+            shared_store=shared,  # None: limits stay in this process
+            replicas=replicas,  # None: every read on the primary
             policy_store=store,
             decision_cache=DecisionCache(),
             schema=build_schema(
                 extensions=hardening.schema_extensions(settings),
                 validation_rules=hardening.validation_rules(settings),
             ),
-            rate_limiter=hardening.rate_limiter(settings),
+            rate_limiter=hardening.rate_limiter(settings, shared),
             graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
         )
         refresher = None
@@ -93,6 +112,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if indexer is not None:
                 await indexer.stop()
             await store.stop()
+            if replicas is not None:
+                await replicas.dispose()
             await engine.dispose()
 
     routes = [

@@ -14,17 +14,23 @@ from strawberry.extensions import SchemaExtension
 
 from api.hardening.body_size import BodySizeLimitMiddleware
 from api.hardening.cors import cors_middleware
+from api.hardening.failures import FailureMiddleware
 from api.hardening.headers import SecurityHeadersMiddleware
 from api.hardening.introspection import HideSuggestionsRule, IntrospectionGate, ScrubSuggestions
 from api.hardening.limits import QueryLimits, QueryLimitsExtension
 from api.hardening.rate_limit import InProcessRateLimiter, RateLimiter
+from api.hardening.shared_limits import SharedRateLimiter, SharedStore
 from api.hardening.text import NulTextGuard
 from api.settings import Settings
 
 
 def http_middleware(settings: Settings) -> list[Middleware]:
-    """Outermost first: headers go on every answer, CORS preflights never reach the body limit."""
-    layers = [Middleware(SecurityHeadersMiddleware, settings=settings.hardening)]
+    """Outermost first: every failure answered as JSON with a request id, headers on every
+    answer, CORS preflights never reach the body limit."""
+    layers = [
+        Middleware(FailureMiddleware, settings=settings.hardening),
+        Middleware(SecurityHeadersMiddleware, settings=settings.hardening),
+    ]
     cors = cors_middleware(settings.hardening)
     if cors is not None:
         layers.append(cors)
@@ -54,5 +60,8 @@ def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     return [] if settings.hardening.field_suggestions else [HideSuggestionsRule]
 
 
-def rate_limiter(settings: Settings) -> RateLimiter:
+def rate_limiter(settings: Settings, shared: SharedStore | None = None) -> RateLimiter:
+    """In this process, or in the store every process shares (`DOSSIER_REDIS_URL`)."""
+    if shared is not None:
+        return SharedRateLimiter(shared, settings.hardening)
     return InProcessRateLimiter(settings.hardening)
