@@ -12,6 +12,7 @@ from platformdirs import user_data_dir
 from api.auth.settings import AuthSettings
 from api.hardening.settings import HardeningSettings
 from api.secrets import ConfigurationError, SecretSource, random_secret
+from api.server.settings import ServerLimits
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
 from db.replicas import ReplicaSettings
@@ -51,6 +52,7 @@ class Settings:
     redis_url: str | None = None
     redis_prefix: str = "dossier"
     replicas: ReplicaSettings = ReplicaSettings()  # db.replicas; no URLs: all on the primary
+    server: ServerLimits = ServerLimits()  # connection timeouts and caps (api.server)
 
     @property
     def is_dev(self) -> bool:
@@ -97,6 +99,7 @@ class Settings:
             redis_url=environ.get("DOSSIER_REDIS_URL") or None,
             redis_prefix=environ.get("DOSSIER_REDIS_PREFIX") or "dossier",
             replicas=replica_settings_from(environ),
+            server=ServerLimits.from_env(environ),
         )
 
 

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from strawberry.extensions import SchemaExtension
 
 from api.hardening.body_size import BodySizeLimitMiddleware
+from api.hardening.body_timeout import BodyTimeoutMiddleware
 from api.hardening.cors import cors_middleware
 from api.hardening.failures import FailureMiddleware
 from api.hardening.headers import SecurityHeadersMiddleware
@@ -35,6 +36,7 @@ def http_middleware(settings: Settings) -> list[Middleware]:
     if cors is not None:
         layers.append(cors)
     layers.append(Middleware(BodySizeLimitMiddleware, settings=settings.hardening))
+    layers.append(Middleware(BodyTimeoutMiddleware, seconds=settings.server.body_timeout_seconds))
     return layers
 
 
