@@ -114,6 +114,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await store.stop()
             if replicas is not None:
                 await replicas.dispose()
+            if shared is not None:
+                shared.close()
             await engine.dispose()
 
     routes = [

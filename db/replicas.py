@@ -117,7 +117,7 @@ class ReplicaRouter:
         self._next = 0
         self.replicas: Sequence[Replica] = []
         for url in settings.urls:
-            engine = create_engine(url, options)
+            engine = create_engine(url, options, application_name="dossier-replica")
             # like a hot standby: a statement that writes fails instead of diverging
             read_only = engine.execution_options(postgresql_readonly=True)
             self.replicas.append(Replica(url, engine, create_sessionmaker(read_only)))

@@ -85,6 +85,13 @@ class SharedStore:
         self._down_until = -math.inf
         self._warned = -math.inf
 
+    def close(self) -> None:
+        """Close the connections to Redis (at shutdown)."""
+        client = getattr(getattr(self.redis, "bridge", None), "storage", None)
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
+
     @property
     def is_down(self) -> bool:
         return self._clock() < self._down_until
