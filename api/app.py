@@ -78,13 +78,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await store.start()
         shared = shared_store_of(settings.redis_url, settings.redis_prefix)
         replicas = replica_router(settings, shared)
+        budget = hardening.cost_budget(settings, shared)
         state.extras.update(
+            cost_budget=budget,  # None: no budget (DOSSIER_COST_BUDGET=0)
             shared_store=shared,  # None: limits stay in this process
             replicas=replicas,  # None: every read on the primary
             policy_store=store,
             decision_cache=DecisionCache(),
             schema=build_schema(
-                extensions=hardening.schema_extensions(settings),
+                extensions=hardening.schema_extensions(settings, budget),
                 validation_rules=hardening.validation_rules(settings),
             ),
             rate_limiter=hardening.rate_limiter(settings, shared),

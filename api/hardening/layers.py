@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from graphql import ASTValidationRule
 from starlette.middleware import Middleware
@@ -15,6 +16,7 @@ from strawberry.extensions import SchemaExtension
 from api.hardening.body_size import BodySizeLimitMiddleware
 from api.hardening.body_timeout import BodyTimeoutMiddleware
 from api.hardening.cors import cors_middleware
+from api.hardening.cost_budget import BudgetedQueryLimitsExtension, CostBudget
 from api.hardening.failures import FailureMiddleware
 from api.hardening.headers import SecurityHeadersMiddleware
 from api.hardening.introspection import HideSuggestionsRule, IntrospectionGate, ScrubSuggestions
@@ -40,7 +42,16 @@ def http_middleware(settings: Settings) -> list[Middleware]:
     return layers
 
 
-def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+def cost_budget(settings: Settings, shared: SharedStore | None = None) -> CostBudget | None:
+    """The query cost budget, kept in `shared` (every process's) or in this process."""
+    if settings.hardening.cost_budget <= 0:
+        return None
+    return CostBudget(settings.hardening, shared or SharedStore(None))
+
+
+def schema_extensions(
+    settings: Settings, budget: CostBudget | None = None
+) -> list[Callable[[], SchemaExtension]]:
     """Factories (one extension per request), to be listed before the parser cache."""
     hardening = settings.hardening
     limits = QueryLimits.from_settings(
@@ -48,8 +59,11 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         default_page_size=settings.limits.default_page_size,
         max_page_size=settings.limits.max_page_size,
     )
+    query_limits: Callable[[], SchemaExtension] = partial(QueryLimitsExtension, limits)
+    if budget is not None:
+        query_limits = partial(BudgetedQueryLimitsExtension, limits, budget)
     factories: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryLimitsExtension(limits),
+        query_limits,
         lambda: IntrospectionGate(enabled=hardening.introspection),
         NulTextGuard,
     ]

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
 from api.auth.settings import LoginThrottleSettings
@@ -59,25 +59,26 @@ class SharedStore:
 
     def __init__(
         self,
-        url: str,
+        url: str | None,
         *,
         prefix: str = "dossier",
         timeout: float = 0.5,
         retry_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        uri = url if url.startswith("async+") else f"async+{url}"
-        self.redis: Storage = RedisStorage(
-            uri,
-            wrap_exceptions=True,
-            key_prefix=prefix,
-            connect_timeout=timeout,
-            stream_timeout=timeout,
-        )
+        self.redis: Storage | None = None  # None: this process only (no DOSSIER_REDIS_URL)
+        if url is not None:
+            self.redis = RedisStorage(
+                url if url.startswith("async+") else f"async+{url}",
+                wrap_exceptions=True,
+                key_prefix=prefix,
+                connect_timeout=timeout,
+                stream_timeout=timeout,
+            )
         self.memory: Storage = MemoryStorage()
-        self._windows = {
-            id(self.redis): MovingWindowRateLimiter(self.redis),
-            id(self.memory): MovingWindowRateLimiter(self.memory),
+        self._windows = {id(s): MovingWindowRateLimiter(s) for s in (self.redis, self.memory) if s}
+        self._counters = {
+            id(s): SlidingWindowCounterRateLimiter(s) for s in (self.redis, self.memory) if s
         }
         self._timeout = timeout
         self._retry_seconds = retry_seconds
@@ -98,13 +99,26 @@ class SharedStore:
 
     async def run(self, operation: Callable[[Storage, MovingWindowRateLimiter], Awaitable[T]]) -> T:
         """`operation` on Redis, or on the in-process store while Redis is unavailable."""
-        if not self.is_down:
+        if self.redis is not None and not self.is_down:
             try:
                 async with asyncio.timeout(self._timeout * 2):
                     return await operation(self.redis, self._windows[id(self.redis)])
             except _STORE_FAILURES as exc:
                 self._fall_back(exc)
         return await operation(self.memory, self._windows[id(self.memory)])
+
+    async def spend(self, item: RateLimitItem, cost: int, *identifiers: str) -> float | None:
+        """Spend `cost` from a sliding window counter (cheap for large amounts, unlike a moving
+        window, which stores one entry per unit): None if it fit, else seconds to wait."""
+
+        async def spend(storage: Storage, window: MovingWindowRateLimiter) -> float | None:
+            counter = self._counters[id(storage)]
+            if await counter.hit(item, *identifiers, cost=cost):
+                return None
+            stats = await counter.get_window_stats(item, *identifiers)
+            return max(1.0, stats.reset_time - time.time())
+
+        return await self.run(spend)
 
     def _fall_back(self, exc: BaseException) -> None:
         now = self._clock()
@@ -242,6 +256,7 @@ class SharedWriteLog:
 
 
 def shared_store_of(url: str | None, prefix: str) -> SharedStore | None:
+    """The store every process shares, or None without DOSSIER_REDIS_URL."""
     return SharedStore(url, prefix=prefix) if url else None
 
 
