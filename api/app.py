@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import event, text
@@ -18,6 +19,8 @@ from api.console import console_routes
 from api.exports import routes as export_routes
 from api.graphql import graphql_endpoint
 from api.hardening import layers as hardening
+from api.hardening.failures import RETRY_AFTER_SECONDS
+from api.hardening.shared_limits import replica_router, shared_store_of
 from api.metrics import metrics_endpoint, timed, watch_pool
 from api.operation import OperationFactsCache
 from api.settings import Settings
@@ -33,6 +36,8 @@ from policy.store import PolicyStore
 from resolvers.insights.snapshots import SnapshotRefresher
 from resolvers.schema import build_schema
 
+log = logging.getLogger("dossier.app")
+
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
@@ -43,8 +48,18 @@ async def readyz(request: Request) -> Response:
     try:
         async with state.engine.connect() as connection:
             await connection.execute(text("select 1"))
-    except Exception:  # any database failure means not ready; the reason goes to the log
-        return JSONResponse({"status": "unavailable"}, status_code=503)
+    except Exception as exc:  # any database failure means not ready; the reason goes to the log
+        log.warning("not ready: %r", exc)
+        request_id = getattr(request.state, "request_id", "")
+        error = {
+            "message": "The database is unavailable",
+            "extensions": {"code": "UNAVAILABLE", "requestId": request_id},
+        }
+        return JSONResponse(
+            {"status": "unavailable", "errors": [error]},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+        )
     return JSONResponse({"status": "ready"})
 
 
@@ -65,14 +80,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         listen_url = plain_url(settings.listen_database_url or database_url)
         store = PolicyStore(state.sessions, listen_dsn=listen_url)
         await store.start()
+        shared = shared_store_of(settings.redis_url, settings.redis_prefix)
+        replicas = replica_router(settings, shared)
+        budget = hardening.cost_budget(settings, shared)
         state.extras.update(
+            cost_budget=budget,  # None: no budget (DOSSIER_COST_BUDGET=0)
+            shared_store=shared,  # None: limits stay in this process
+            replicas=replicas,  # None: every read on the primary
             policy_store=store,
             decision_cache=DecisionCache(),
             schema=build_schema(
-                extensions=hardening.schema_extensions(settings),
+                extensions=hardening.schema_extensions(settings, budget),
                 validation_rules=hardening.validation_rules(settings),
             ),
-            rate_limiter=hardening.rate_limiter(settings),
+            rate_limiter=hardening.rate_limiter(settings, shared),
             operation_facts=OperationFactsCache(max_tokens=settings.hardening.max_tokens),
             graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
         )
@@ -106,6 +127,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await indexer.stop()
             await events.stop()
             await store.stop()
+            if replicas is not None:
+                await replicas.dispose()
+            if shared is not None:
+                shared.close()
             await engine.dispose()
 
     routes = [

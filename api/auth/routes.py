@@ -2,7 +2,8 @@
 
 Both answer with `Cache-Control: no-store` (RFC 6749 §5.1): tokens must not sit in caches.
 Wrong credentials get one answer whether or not the user exists, after the same amount of
-hashing; repeated failures per username and per client address are refused with 429 for a while.
+hashing; repeated failures are refused with 429 for a while (`api.auth.throttle`: per username
+and address, per username from unknown networks, per address).
 Logins, failed logins and refresh-token reuse are audited in the transaction of the change.
 """
 
@@ -17,7 +18,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from api.auth.access_tokens import issue_access_token
-from api.auth.throttle import LoginThrottle, ThrottleKey, ThrottleKind, TokenBucketThrottle
+from api.auth.throttle import (
+    LoginKeys,
+    LoginThrottle,
+    ThrottleKey,
+    ThrottleKind,
+    TokenBucketThrottle,
+)
 from api.metrics import count_login_failure, count_login_throttled
 from api.state import AppState
 from audit.chain import append_events
@@ -40,7 +47,13 @@ def login_throttle(state: AppState) -> LoginThrottle:
     """The app's throttle, made on first use; another store can be put in `extras` first."""
     throttle = state.extras.get(THROTTLE_STATE_KEY)
     if throttle is None:
-        throttle = TokenBucketThrottle(state.settings.auth.login_throttle)
+        shared = state.extras.get("shared_store")
+        if shared is not None:  # DOSSIER_REDIS_URL: one throttle for every process
+            from api.hardening.shared_limits import SharedLoginThrottle
+
+            throttle = SharedLoginThrottle(shared, state.settings.auth.login_throttle)
+        else:
+            throttle = TokenBucketThrottle(state.settings.auth.login_throttle)
         state.extras[THROTTLE_STATE_KEY] = throttle
     return throttle
 
@@ -112,12 +125,10 @@ async def token(request: Request) -> JSONResponse:
         return _error(400, "invalid_request", "username and password are required")
 
     address = _client_address(request)
-    keys = [
-        ThrottleKey(ThrottleKind.USERNAME, normalize_username(username)),
-        ThrottleKey(ThrottleKind.ADDRESS, address),
-    ]
+    keys = LoginKeys.of(normalize_username(username), address)
     throttle = login_throttle(state)
-    wait = await throttle.retry_after(keys)
+    known = await throttle.remembers(keys.known_network)
+    wait = await throttle.retry_after(keys.checked(from_known_network=known))
     if wait is not None:
         log.warning("login throttled for %r from %s (%d s)", username[:100], address, wait)
         count_login_throttled()
@@ -152,10 +163,13 @@ async def token(request: Request) -> JSONResponse:
         await append_events(session, [event])
 
     if body is None:
-        await throttle.record_failure(keys)
+        await throttle.record_failure(keys.spent)
         count_login_failure()
         return _error(401, "invalid_grant", INVALID_CREDENTIALS)
-    await throttle.reset(keys[0])
+    await throttle.reset(keys.pair)
+    await throttle.remember(
+        keys.known_network, state.settings.auth.login_throttle.known_network_seconds
+    )
     return _answer(body)
 
 
