@@ -28,6 +28,7 @@ from policy.decisions import DecisionCache
 from policy.store import PolicyStore
 from resolvers.insights.snapshots import SnapshotRefresher
 from resolvers.schema import build_schema
+from resolvers.workflow.reminders import ReminderScheduler
 
 
 async def healthz(request: Request) -> Response:
@@ -79,6 +80,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.audit_index_seconds > 0:
             indexer = ResourceIndexer(engine, settings.audit_index_seconds)
             await indexer.start()
+        reminder_scheduler = None
+        if settings.reminder_seconds > 0:
+            reminder_scheduler = ReminderScheduler(engine, settings.reminder_seconds)
+            await reminder_scheduler.start()
         app.state.dossier = state
         # everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which otherwise walk the whole schema and metadata on
@@ -92,6 +97,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await refresher.stop()
             if indexer is not None:
                 await indexer.stop()
+            if reminder_scheduler is not None:
+                await reminder_scheduler.stop()
             await store.stop()
             await engine.dispose()
 

@@ -46,6 +46,7 @@ class Settings:
     log_level: str = "INFO"
     insight_refresh_seconds: float = 300.0  # 0: never refresh the insight snapshots
     audit_index_seconds: float = 1.0  # 0: no background audit resource indexer
+    reminder_seconds: float = 300.0  # 0: no reminder pass inside the server (cron: `remind`)
 
     @property
     def is_dev(self) -> bool:
@@ -86,6 +87,7 @@ class Settings:
             log_level=environ.get("DOSSIER_LOG_LEVEL", "INFO"),
             insight_refresh_seconds=float(environ.get("DOSSIER_INSIGHT_REFRESH_SECONDS", "300")),
             audit_index_seconds=float(environ.get("DOSSIER_AUDIT_INDEX_SECONDS", "1")),
+            reminder_seconds=float(environ.get("DOSSIER_REMINDER_SECONDS", "300")),
             hardening=HardeningSettings.from_env(environ),
             bulk=BulkSettings.from_env(environ),
             insights=InsightSettings.from_env(environ),

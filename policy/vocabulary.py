@@ -33,6 +33,9 @@ class Resource(StrEnum):
     OPPORTUNITY = "opportunity"
     TICKET = "ticket"
     INTERACTION = "interaction"
+    TASK = "task"
+    CONTRACT = "contract"
+    PAYMENT = "payment"
     USER = "user"
     DEPARTMENT = "department"
     AUDIT = "audit"
@@ -46,13 +49,14 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
         "name", "kind", "industry", "region", "level", "source", "tags", "creditCode", "phone",
         "email", "idNumber", "address", "totalSpend", "owner", "department", "createdAt",
         "updatedAt", "lastInteractionAt", "contacts", "opportunities", "tickets",
-        "interactions", "quality", "version",
+        "interactions", "quality", "version", "contracts", "tasks", "timeline",
     ),
     Resource.CONTACT: (
         "customer", "name", "title", "phone", "email", "isDecisionMaker", "version",
     ),
     Resource.OPPORTUNITY: (
         "customer", "name", "stage", "amount", "expectedCloseDate", "owner", "version",
+        "stageHistory",
     ),
     Resource.TICKET: (
         "customer", "title", "status", "priority", "assignee", "openedAt", "resolvedAt",
@@ -60,6 +64,10 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
     ),
     Resource.INTERACTION: ("customer", "channel", "summary", "occurredAt", "author",
                            "nextFollowUpOn"),
+    Resource.TASK: ("title", "kind", "status", "dueAt", "assignee", "customer", "completedAt"),
+    Resource.CONTRACT: ("customer", "title", "amount", "startsOn", "endsOn", "status", "owner",
+                        "payments"),
+    Resource.PAYMENT: ("contract", "amount", "dueOn", "paidOn", "status"),
     Resource.USER: ("username", "displayName", "department", "active"),
     Resource.DEPARTMENT: ("name", "parent"),
 }  # fmt: skip
@@ -68,12 +76,18 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
 SENSITIVE: dict[Resource, frozenset[str]] = {
     Resource.CUSTOMER: frozenset({"phone", "email", "idNumber", "totalSpend", "creditCode"}),
     Resource.CONTACT: frozenset({"phone", "email"}),
+    # finance fields, like `customer.totalSpend`
+    Resource.CONTRACT: frozenset({"amount"}),
+    Resource.PAYMENT: frozenset({"amount"}),
 }
 
 # resources whose rows hang off a customer: their row scope is the customer's
 CUSTOMER_CHILDREN = frozenset(
-    {Resource.CONTACT, Resource.OPPORTUNITY, Resource.TICKET, Resource.INTERACTION}
-)
+    {
+        Resource.CONTACT, Resource.OPPORTUNITY, Resource.TICKET, Resource.INTERACTION,
+        Resource.TASK, Resource.CONTRACT, Resource.PAYMENT,
+    }
+)  # fmt: skip
 
 
 def is_sensitive(resource: Resource, field: str) -> bool:

@@ -26,10 +26,14 @@ from resolvers.insights.query import InsightsQuery
 from resolvers.me import NodeQuery
 from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
 from resolvers.records_query import RecordsQuery
+from resolvers.workflow.mutations import WorkflowMutation
+from resolvers.workflow.queries import WorkflowQuery
 from schema.contact import Contact
+from schema.contract import Contract, Payment
 from schema.customer import Customer
 from schema.interaction import Interaction
 from schema.opportunity import Opportunity
+from schema.task import Task
 from schema.ticket import Ticket
 from schema.user import Department, User
 
@@ -37,11 +41,12 @@ Query = merge_types(
     "Query",
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
-        *WRITE_QUERIES,
+        *WRITE_QUERIES, WorkflowQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
-    "Mutation", (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS)
+    "Mutation",
+    (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS, WorkflowMutation),
 )
 
 
@@ -63,7 +68,18 @@ def build_schema(
     return DossierSchema(
         query=Query,
         mutation=Mutation,
-        types=[Customer, Contact, Opportunity, Ticket, Interaction, User, Department],
+        types=[
+            Customer,
+            Contact,
+            Opportunity,
+            Ticket,
+            Interaction,
+            Task,
+            Contract,
+            Payment,
+            User,
+            Department,
+        ],  # fmt: skip
         extensions=[
             *extensions,
             lambda: ParserCache(maxsize=1024),

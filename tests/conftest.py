@@ -84,6 +84,7 @@ def settings_for(database_url: str, data_dir: Path) -> Settings:
             "DOSSIER_JWT_SECRET": new_key(),
             # snapshots refresh when a test says so, not in the background
             "DOSSIER_INSIGHT_REFRESH_SECONDS": "0",
+            "DOSSIER_REMINDER_SECONDS": "0",  # reminders run when a test says so
         }
     )
 

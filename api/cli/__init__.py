@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "audit": "api.cli.audit:audit",
     "policy": "api.cli.policy:policy",
     "import": "api.cli.importer:import_",
+    "remind": "api.cli.remind:remind",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -33,6 +34,7 @@ SHORT_HELP: dict[str, str] = {
     "audit": "Inspect and verify the audit trail.",
     "policy": "Inspect and change access policies.",
     "import": "Import customers from CSV or Excel files.",
+    "remind": "Create due reminder tasks once (follow-ups, renewals, overdue payments).",
 }
 
 

@@ -2,6 +2,7 @@
 
 from db.models.audit import AuditEvent
 from db.models.contact import Contact
+from db.models.contract import Contract, Payment
 from db.models.customer import Customer
 from db.models.department import Department
 from db.models.export import ExportFile
@@ -10,6 +11,7 @@ from db.models.import_job import ImportJob
 from db.models.interaction import Interaction
 from db.models.opportunity import Opportunity, OpportunityStageChange
 from db.models.policy_rule import PolicyRule
+from db.models.task import Task
 from db.models.ticket import Ticket
 from db.models.user import User
 from db.models.vocabulary import VocabularyTerm
@@ -17,6 +19,7 @@ from db.models.vocabulary import VocabularyTerm
 __all__ = [
     "AuditEvent",
     "Contact",
+    "Contract",
     "Customer",
     "Department",
     "ExportFile",
@@ -25,8 +28,10 @@ __all__ = [
     "Opportunity",
     "OpportunityStageChange",
     "PartnerToken",
+    "Payment",
     "PolicyRule",
     "RefreshToken",
+    "Task",
     "Ticket",
     "User",
     "VocabularyTerm",
