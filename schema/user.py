@@ -39,7 +39,8 @@ class User(Node):
     active: bool | None = None
     still_owned: OwnedRecords | None = strawberry.field(
         default=None,
-        description="Answered by `deactivateUser` only (null elsewhere): what is left to hand over.",
+        description="Answered by `deactivateUser` only (null elsewhere): what is left to hand "
+        "over.",
     )
     pk: strawberry.Private[int] = 0
     department_id: strawberry.Private[int | None] = None

@@ -16,8 +16,8 @@ TRANSFER = """mutation($from: ID!, $to: ID!, $filter: CustomerFilter) {
   transferCustomers(fromUserId: $from, toUserId: $to, filter: $filter) {
     movedCustomers movedOpportunities movedTickets movedTasks } }"""
 ADD = """mutation($rule: PolicyRuleInput!) { addPolicy(rule: $rule) { role } }"""
-DEACTIVATE = """mutation($id: ID!, $successor: ID) { deactivateUser(id: $id, successorId: $successor) {
-  active stillOwned { customers opportunities tickets tasks contracts } } }"""
+DEACTIVATE = """mutation($id: ID!, $successor: ID) {
+  deactivateUser(id: $id, successorId: $successor) { active stillOwned { customers opportunities tickets tasks contracts } } }"""
 _serial = itertools.count(1)
 
 
