@@ -17,7 +17,8 @@ TRANSFER = """mutation($from: ID!, $to: ID!, $filter: CustomerFilter) {
     movedCustomers movedOpportunities movedTickets movedTasks } }"""
 ADD = """mutation($rule: PolicyRuleInput!) { addPolicy(rule: $rule) { role } }"""
 DEACTIVATE = """mutation($id: ID!, $successor: ID) {
-  deactivateUser(id: $id, successorId: $successor) { active stillOwned { customers opportunities tickets tasks contracts } } }"""
+  deactivateUser(id: $id, successorId: $successor) {
+    active stillOwned { customers opportunities tickets tasks contracts } } }"""
 _serial = itertools.count(1)
 
 
