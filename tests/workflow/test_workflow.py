@@ -238,3 +238,64 @@ async def test_stage_history_and_new_children_cost_no_statements_per_row(
         assert "errors" not in response.json(), response.json()
         counts.append(int(response.headers["x-sql-statements"]))
     assert counts[0] == counts[1], counts
+
+
+async def test_attention_names_expiring_contracts_and_overdue_payments_in_scope(
+    gql: GraphQLClient, demo_engine: AsyncEngine
+) -> None:
+    customer = await _customer_of(demo_engine, "alice")
+    contract = await _contract(gql, customer, TODAY + timedelta(days=5))
+    body = await gql.query(
+        "dave",
+        RECORD_PAYMENT,
+        {
+            "input": {
+                "contractId": contract["id"],
+                "amount": "10.00",
+                "dueOn": str(TODAY - timedelta(days=1)),
+            }
+        },
+    )
+    assert "errors" not in body, body
+    query = """{ attention(first: 500) { withheldReasons nodes { reasons contractEndsOn
+        overduePayments customer { id } } } }"""
+    gid = to_global_id("Customer", customer)
+    for user, expected in (
+        ("alice", {"CONTRACT_EXPIRING", "PAYMENT_OVERDUE"}),
+        ("bob", {"CONTRACT_EXPIRING", "PAYMENT_OVERDUE"}),
+        ("frank", None),
+    ):
+        body = await gql.query(user, query)
+        assert "errors" not in body, (user, body)
+        mine = [n for n in body["data"]["attention"]["nodes"] if n["customer"]["id"] == gid]
+        if expected is None:
+            assert mine == []
+            continue
+        (item,) = mine
+        assert expected <= set(item["reasons"]), (user, item)
+        assert item["contractEndsOn"] is not None and item["overduePayments"] >= 1
+
+
+async def test_leaderboard_counts_contract_value_signed_and_amount_collected(
+    gql: GraphQLClient, demo_engine: AsyncEngine
+) -> None:
+    customer = await _customer_of(demo_engine, "alice")
+    contract = await _contract(gql, customer, TODAY + timedelta(days=365))  # starts today
+    body = await gql.query("dave", RECORD_PAYMENT, {"input": {
+        "contractId": contract["id"], "amount": "700.00", "dueOn": str(TODAY),
+        "paidOn": str(TODAY)}})  # fmt: skip
+    assert "errors" not in body, body
+    query = """{ leaderboard(period: LAST_7_DAYS) { entries { owner { username }
+        contractValueSigned amountCollected } } }"""
+    body = await gql.query("bob", query)
+    assert "errors" not in body, body
+    (alice,) = [e for e in body["data"]["leaderboard"]["entries"]
+                if e["owner"] and e["owner"]["username"] == "alice"]  # fmt: skip
+    assert float(alice["contractValueSigned"]) >= 120000 and float(alice["amountCollected"]) >= 700
+    # a rep does not read amounts: the sums are null and FORBIDDEN says why
+    body = await gql.query("alice", query)
+    assert "Contract.amount" in forbidden_fields(body)
+    assert all(e["contractValueSigned"] is None for e in body["data"]["leaderboard"]["entries"])
+    # without the money columns asked for, nothing changes for her
+    plain = await gql.query("alice", "{ leaderboard { entries { wonCount } } }")
+    assert "errors" not in plain
