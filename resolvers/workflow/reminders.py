@@ -193,21 +193,38 @@ class ReminderScheduler:
             try:
                 async with self._engine.connect() as leader:
                     await leader.execution_options(isolation_level="AUTOCOMMIT")
-                    while True:
-                        if not self.is_leader:
-                            locked = await leader.execute(
-                                text("SELECT pg_try_advisory_lock(:key)"),
-                                {"key": REMINDER_LOCK_KEY},
-                            )
-                            self.is_leader = bool(locked.scalar_one())
-                        if self.is_leader:
-                            await run_reminders(self._engine)
-                        else:
-                            await leader.execute(text("SELECT 1"))  # keep the connection alive
-                        await asyncio.sleep(self._interval)
+                    try:
+                        await self._lead(leader)
+                    finally:
+                        await self._resign(leader)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a lost connection or a failed pass: retry, never crash serve
                 log.exception("reminder pass failed; retrying")
-                self.is_leader = False
                 await asyncio.sleep(min(self._interval, 30))
+
+    async def _lead(self, leader: AsyncConnection) -> None:
+        while True:
+            if not self.is_leader:
+                locked = await leader.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": REMINDER_LOCK_KEY}
+                )
+                self.is_leader = bool(locked.scalar_one())
+            if self.is_leader:
+                await run_reminders(self._engine)
+            else:
+                await leader.execute(text("SELECT 1"))  # keep the connection alive
+            await asyncio.sleep(self._interval)
+
+    async def _resign(self, leader: AsyncConnection) -> None:
+        """Give the lock back before the connection returns to the pool: a pooled connection
+        keeps a session lock, and no other process could lead while this one lives."""
+        if not self.is_leader:
+            return
+        self.is_leader = False
+        try:
+            await leader.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": REMINDER_LOCK_KEY}
+            )
+        except Exception:  # the connection is gone, and the lock with it
+            await leader.invalidate()
