@@ -227,6 +227,19 @@ async def test_timeline_never_shows_an_item_its_reader_may_not_see(
     # finance: money and stages, no follow-ups or tickets
     assert "INTERACTION" not in kinds_of["dave"] and "TICKET" not in kinds_of["dave"]
     assert "PAYMENT" in kinds_of["dave"]
+    # pages follow each other: two and the next two are the first four
+    paged = """query($c: ID!, $n: Int, $a: String) { customer(id: $c) { timeline(first: $n,
+        after: $a) { pageInfo { endCursor hasNextPage } nodes { kind node { id } } } } }"""
+    gid = to_global_id("Customer", customer)
+
+    async def page(n: int, after: str | None = None) -> dict[str, Any]:
+        body = await gql.query("alice", paged, {"c": gid, "n": n, "a": after})
+        return body["data"]["customer"]["timeline"]  # type: ignore[no-any-return]
+
+    four, two = await page(4), await page(2)
+    rest = await page(2, two["pageInfo"]["endCursor"])
+    assert two["pageInfo"]["hasNextPage"] is True
+    assert two["nodes"] + rest["nodes"] == four["nodes"]
 
 
 async def test_stage_history_and_new_children_cost_no_statements_per_row(
