@@ -24,7 +24,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
 
 from audit.chain import append_events
 from audit.events import ActorKind, AuditAction, AuditRecord
@@ -167,9 +173,10 @@ async def remind_now(
 class ReminderScheduler:
     """`run_reminders` every `interval` seconds inside `dossier serve`, by one leader.
 
-    The leader is whoever holds the session advisory lock on a dedicated connection; the lock
-    goes with the connection, so when a leader dies another process takes over at its next
-    try. Followers only retry the lock. Nothing is lost meanwhile: the scan is by date window.
+    The leader is whoever holds the session advisory lock on a dedicated connection (its own,
+    not one of the request pool's); the lock goes with the connection, so when a leader dies
+    another process takes over at its next try. Followers only retry the lock. Nothing is lost
+    meanwhile: the scan is by date window.
     """
 
     def __init__(self, engine: AsyncEngine, interval: float) -> None:
@@ -189,9 +196,18 @@ class ReminderScheduler:
             self._task = None
 
     async def _run(self) -> None:
+        # the lock's connection is outside the request pool: it is held for the process's
+        # life, and would otherwise take a request's place (and show as checked out)
+        lock_engine = create_async_engine(self._engine.url, poolclass=NullPool)
+        try:
+            await self._hold(lock_engine)
+        finally:
+            await lock_engine.dispose()
+
+    async def _hold(self, lock_engine: AsyncEngine) -> None:
         while True:
             try:
-                async with self._engine.connect() as leader:
+                async with lock_engine.connect() as leader:
                     await leader.execution_options(isolation_level="AUTOCOMMIT")
                     try:
                         await self._lead(leader)
