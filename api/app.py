@@ -35,6 +35,7 @@ from policy.decisions import DecisionCache
 from policy.store import PolicyStore
 from resolvers.insights.snapshots import SnapshotRefresher
 from resolvers.schema import build_schema
+from resolvers.workflow.reminders import ReminderScheduler
 
 log = logging.getLogger("dossier.app")
 
@@ -112,6 +113,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             deliver=settings.webhooks.deliver_in_serve,
         )  # fmt: skip
         state.extras["events"] = events
+        reminder_scheduler = None
+        if settings.reminder_seconds > 0:
+            reminder_scheduler = ReminderScheduler(engine, settings.reminder_seconds)
+            await reminder_scheduler.start()
         app.state.dossier = state
         # everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which otherwise walk the whole schema and metadata on
@@ -126,6 +131,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if indexer is not None:
                 await indexer.stop()
             await events.stop()
+            if reminder_scheduler is not None:
+                await reminder_scheduler.stop()
             await store.stop()
             if replicas is not None:
                 await replicas.dispose()

@@ -55,6 +55,7 @@ class Settings:
     redis_prefix: str = "dossier"
     replicas: ReplicaSettings = ReplicaSettings()  # db.replicas; no URLs: all on the primary
     server: ServerLimits = ServerLimits()  # connection timeouts and caps (api.server)
+    reminder_seconds: float = 300.0  # 0: no reminder pass inside the server (cron: `remind`)
 
     @property
     def is_dev(self) -> bool:
@@ -95,6 +96,7 @@ class Settings:
             log_level=environ.get("DOSSIER_LOG_LEVEL", "INFO"),
             insight_refresh_seconds=float(environ.get("DOSSIER_INSIGHT_REFRESH_SECONDS", "300")),
             audit_index_seconds=float(environ.get("DOSSIER_AUDIT_INDEX_SECONDS", "1")),
+            reminder_seconds=float(environ.get("DOSSIER_REMINDER_SECONDS", "300")),
             hardening=HardeningSettings.from_env(environ),
             bulk=BulkSettings.from_env(environ),
             insights=InsightSettings.from_env(environ),

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from db.replicas import ReplicaRouter
     from resolvers.mutations.quality import QualityLoader
     from resolvers.reader import RecordReader
+    from resolvers.workflow.history import HistoryLoader
 
 log = logging.getLogger("dossier.db")
 
@@ -150,6 +151,7 @@ class RequestContext:
     extras: dict[str, Any] = field(default_factory=dict)
     _reader: RecordReader | None = field(default=None, init=False)
     _quality: QualityLoader | None = field(default=None, init=False)
+    _workflow: HistoryLoader | None = field(default=None, init=False)
 
     @property
     def reader(self) -> RecordReader:
@@ -168,15 +170,26 @@ class RequestContext:
             self._quality = QualityLoader(self)
         return self._quality
 
+    @property
+    def workflow(self) -> HistoryLoader:
+        """`Opportunity.stageHistory` and `Customer.timeline`, batched per request (issue 18)."""
+        if self._workflow is None:
+            from resolvers.workflow.history import HistoryLoader
+
+            self._workflow = HistoryLoader(self)
+        return self._workflow
+
     def reset_reads(self) -> None:
         """Forget everything read so far: its records, denials and cached loaders."""
         self.reads = ReadLog()
         self.denials = set()
         self._reader = None
+        self._workflow = None
 
     def forget_reads(self) -> None:
         """Drop loaders' cached records, so what a write returns is read after the write."""
         self._reader = None
+        self._workflow = None
 
     def deny(self, type_field: str) -> None:
         """Note a withheld field; the endpoint reports each once per response."""

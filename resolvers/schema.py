@@ -33,10 +33,14 @@ from resolvers.me import NodeQuery
 from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
 from resolvers.policy_preview import PolicyPreviewQuery
 from resolvers.records_query import RecordsQuery
+from resolvers.workflow.mutations import WorkflowMutation
+from resolvers.workflow.queries import WorkflowQuery
 from schema.contact import Contact
+from schema.contract import Contract, Payment
 from schema.customer import Customer
 from schema.interaction import Interaction
 from schema.opportunity import Opportunity
+from schema.task import Task
 from schema.ticket import Ticket
 from schema.user import Department, User
 
@@ -45,13 +49,13 @@ Query = merge_types(
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
         *WRITE_QUERIES, PolicyPreviewQuery, AuditIntegrityQuery,
-        RecordAccessQuery, WebhookQuery, CustomFieldQuery,
+        RecordAccessQuery, WebhookQuery, CustomFieldQuery, WorkflowQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
     "Mutation",
     (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS, WebhookMutation,
-     LeadMutation, CustomFieldMutation),
+     LeadMutation, CustomFieldMutation, WorkflowMutation),
 )  # fmt: skip
 
 
@@ -89,7 +93,18 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Customer, Contact, Opportunity, Ticket, Interaction, User, Department],
+        types=[
+            Customer,
+            Contact,
+            Opportunity,
+            Ticket,
+            Interaction,
+            Task,
+            Contract,
+            Payment,
+            User,
+            Department,
+        ],  # fmt: skip
         extensions=[
             *extensions,
             MarksExecution,

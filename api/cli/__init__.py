@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "policy": "api.cli.policy:policy",
     "import": "api.cli.importer:import_",
     "deliver": "api.cli.deliver:deliver",
+    "remind": "api.cli.remind:remind",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -35,6 +36,7 @@ SHORT_HELP: dict[str, str] = {
     "policy": "Inspect and change access policies.",
     "import": "Import customers from CSV or Excel files.",
     "deliver": "Run a webhook delivery worker (any number may run at once).",
+    "remind": "Create due reminder tasks once (follow-ups, renewals, overdue payments).",
 }
 
 

@@ -2,6 +2,7 @@
 
 from db.models.audit import AuditEvent
 from db.models.contact import Contact
+from db.models.contract import Contract, Payment
 from db.models.custom_field import CustomFieldDefinition, SensitiveField
 from db.models.customer import Customer
 from db.models.department import Department
@@ -11,6 +12,7 @@ from db.models.import_job import ImportJob
 from db.models.interaction import Interaction
 from db.models.opportunity import Opportunity, OpportunityStageChange
 from db.models.policy_rule import PolicyRule
+from db.models.task import Task
 from db.models.ticket import Ticket
 from db.models.user import User
 from db.models.vocabulary import VocabularyTerm
@@ -19,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "Contact",
     "CustomFieldDefinition",
+    "Contract",
     "Customer",
     "Department",
     "ExportFile",
@@ -27,9 +30,11 @@ __all__ = [
     "Opportunity",
     "OpportunityStageChange",
     "PartnerToken",
+    "Payment",
     "PolicyRule",
     "RefreshToken",
     "SensitiveField",
+    "Task",
     "Ticket",
     "User",
     "VocabularyTerm",
