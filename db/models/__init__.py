@@ -4,9 +4,9 @@ from db.models.audit import AuditEvent
 from db.models.contact import Contact
 from db.models.customer import Customer
 from db.models.department import Department
-from db.models.export import ExportFile
+from db.models.export import ExportFile, ExportJob, StoredFileChunk
 from db.models.identity import PartnerToken, RefreshToken
-from db.models.import_job import ImportJob
+from db.models.import_job import ImportJob, ImportJobIssue
 from db.models.interaction import Interaction
 from db.models.opportunity import Opportunity, OpportunityStageChange
 from db.models.policy_rule import PolicyRule
@@ -20,13 +20,16 @@ __all__ = [
     "Customer",
     "Department",
     "ExportFile",
+    "ExportJob",
     "ImportJob",
+    "ImportJobIssue",
     "Interaction",
     "Opportunity",
     "OpportunityStageChange",
     "PartnerToken",
     "PolicyRule",
     "RefreshToken",
+    "StoredFileChunk",
     "Ticket",
     "User",
     "VocabularyTerm",
