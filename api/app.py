@@ -20,13 +20,13 @@ from api.hardening import layers as hardening
 from api.metrics import metrics_endpoint, timed, watch_pool
 from api.settings import Settings
 from api.state import AppState
+from api.worker import InProcessWorker
 from audit.indexer import ResourceIndexer
 from audit.partitions import ensure_partitions
 from db.engine import create_engine, create_sessionmaker, plain_url
 from db.statements import count_statement
 from policy.decisions import DecisionCache
 from policy.store import PolicyStore
-from resolvers.insights.snapshots import SnapshotRefresher
 from resolvers.schema import build_schema
 
 
@@ -71,10 +71,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             rate_limiter=hardening.rate_limiter(settings),
             graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
         )
-        refresher = None
-        if settings.insight_refresh_seconds > 0:
-            refresher = SnapshotRefresher(engine, settings.insight_refresh_seconds)
-            await refresher.start()
+        worker = None
+        if settings.worker.inprocess:
+            # insight refreshes, digests and expiry are periodic jobs (jobs/): one worker here
+            worker = InProcessWorker(settings, engine)
+            await worker.start()
         indexer = None
         if settings.audit_index_seconds > 0:
             indexer = ResourceIndexer(engine, settings.audit_index_seconds)
@@ -88,8 +89,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
-            if refresher is not None:
-                await refresher.stop()
+            if worker is not None:
+                await worker.stop()
             if indexer is not None:
                 await indexer.stop()
             await store.stop()

@@ -14,6 +14,7 @@ from api.hardening.settings import HardeningSettings
 from api.secrets import ConfigurationError, SecretSource, random_secret
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
+from jobs.settings import WorkerSettings
 from resolvers.bulk.settings import BulkSettings
 from resolvers.insights.settings import InsightSettings
 
@@ -43,6 +44,7 @@ class Settings:
     insights: InsightSettings = InsightSettings()  # SLA hours, silence and churn thresholds
     hardening: HardeningSettings = HardeningSettings()
     bulk: BulkSettings = BulkSettings()
+    worker: WorkerSettings = WorkerSettings()  # background jobs (jobs/)
     log_level: str = "INFO"
     insight_refresh_seconds: float = 300.0  # 0: never refresh the insight snapshots
     audit_index_seconds: float = 1.0  # 0: no background audit resource indexer
@@ -88,6 +90,7 @@ class Settings:
             audit_index_seconds=float(environ.get("DOSSIER_AUDIT_INDEX_SECONDS", "1")),
             hardening=HardeningSettings.from_env(environ),
             bulk=BulkSettings.from_env(environ),
+            worker=WorkerSettings.from_env(environ),
             insights=InsightSettings.from_env(environ),
         )
 

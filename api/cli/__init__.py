@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "audit": "api.cli.audit:audit",
     "policy": "api.cli.policy:policy",
     "import": "api.cli.importer:import_",
+    "worker": "api.cli.worker:worker",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -33,6 +34,7 @@ SHORT_HELP: dict[str, str] = {
     "audit": "Inspect and verify the audit trail.",
     "policy": "Inspect and change access policies.",
     "import": "Import customers from CSV or Excel files.",
+    "worker": "Run background jobs: exports, imports, digests, insight refreshes.",
 }
 
 

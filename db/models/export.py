@@ -60,7 +60,7 @@ class ExportJob(Base):
     written_rows: Mapped[int] = mapped_column(BigInteger, server_default="0")
     request: Mapped[dict[str, Any]] = mapped_column(JSONB)
     file_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    token_enc: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

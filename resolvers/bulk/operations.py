@@ -18,6 +18,7 @@ from strawberry.scalars import JSON
 from db.models import ImportJob as ImportJobRow
 from resolvers.bulk.columns import map_columns
 from resolvers.bulk.downloads import register_download
+from resolvers.bulk.export_jobs import ExportState, find_export
 from resolvers.bulk.exports import (
     CONTACT_EXPORT,
     CUSTOMER_EXPORT,
@@ -54,15 +55,32 @@ def runtime_of(context: RequestContext) -> BulkRuntime:
 
 
 def _export_type(result: ExportResult) -> types.Export:
+    download = result.download
     return types.Export(
-        id=strawberry.ID(str(result.download.id)),
+        id=strawberry.ID(str(result.id)),
         row_count=result.row_count,
-        url=result.download.url,
+        url=None if download is None else download.url,
+        status=types.ExportStatus(result.status.value),
+        progress=1.0 if download is not None else 0.0,
         omitted_fields=list(result.omitted_fields),
         fields=list(result.fields),
         format=result.format.value,
         sha256=result.sha256,
-        expires_at=result.download.expires_at,
+        expires_at=None if download is None else download.expires_at,
+    )
+
+
+def _export_state_type(state: ExportState) -> types.Export:
+    return types.Export(
+        id=strawberry.ID(str(state.id)),
+        row_count=state.written_rows if state.status == "DONE" else state.total_rows,
+        url=state.url,
+        status=types.ExportStatus(state.status),
+        progress=state.progress,
+        error=state.error,
+        format=state.format or "CSV",
+        sha256=state.sha256,
+        expires_at=state.expires_at,
     )
 
 
@@ -113,14 +131,23 @@ def job_type(row: ImportJobRow, now: dt.datetime | None = None) -> types.ImportJ
             for item in row.issues
         ],
         error=row.error,
+        progress=_share(row),
     )
 
 
-def _job_id(raw: str) -> uuid.UUID:
+def _share(row: ImportJobRow) -> float:
+    if row.finished_at is not None:
+        return 1.0
+    if not row.total_rows:
+        return 0.0
+    return min(row.processed_rows / row.total_rows, 1.0)
+
+
+def _job_id(raw: str, what: str = "an import job") -> uuid.UUID:
     try:
         return uuid.UUID(str(raw))
     except ValueError:
-        raise BadUserInputError("not an import job id", argument="id") from None
+        raise BadUserInputError(f"not {what} id", argument="id") from None
 
 
 async def _load_job(context: RequestContext, job_id: uuid.UUID) -> ImportJobRow | None:
@@ -177,6 +204,19 @@ async def _run_in_background(work: CustomerImport, upload_path: Path) -> None:
 
 @strawberry.type
 class BulkQuery:
+    @strawberry.field(
+        description="An export started by the caller: its status, progress and, once DONE "
+        "and until downloaded, its one-time url. Ask any server."
+    )
+    async def export(self, info: strawberry.Info, id: strawberry.ID) -> types.Export | None:
+        context: RequestContext = info.context
+        export_id = _job_id(id, "an export")
+        async with context.db.lock:
+            state = await find_export(
+                context.db.session, export_id, context.principal.subject, context.cipher
+            )
+        return None if state is None else _export_state_type(state)
+
     @strawberry.field(description="An import started by the caller, with its progress.")
     async def import_job(self, info: strawberry.Info, id: strawberry.ID) -> types.ImportJob | None:
         row = await _load_job(info.context, _job_id(id))

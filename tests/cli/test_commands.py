@@ -16,7 +16,9 @@ from api.settings import Settings
 from db.migrate import alembic_config
 from tests.conftest import settings_for
 
-ALL_COMMANDS = ("serve", "seed", "migrate", "user", "token", "audit", "policy", "import")
+ALL_COMMANDS = (
+    "serve", "seed", "migrate", "user", "token", "audit", "policy", "import", "worker",
+)  # fmt: skip
 
 
 def _fetchval(url: str, sql: str) -> object:

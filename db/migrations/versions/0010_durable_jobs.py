@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("written_rows", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("request", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("file_id", sa.Uuid(), nullable=True),
-        sa.Column("token_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("token_enc", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column(
             "created_at",
