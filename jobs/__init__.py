@@ -9,6 +9,7 @@ runtime    JobRuntime: what tasks need (engine, sessions, cipher, bulk runtime, 
 worker     run_worker: one worker until cancelled or signalled
 settings   WorkerSettings: concurrency, heartbeat, stalled timeout, periodic schedules
 exports    a large export, written under the requester's decisions (resolvers.bulk)
+imports    an import, committed in batches and resumed where the last batch committed
 stalled    periodic: jobs of workers that stopped beating are queued again
 digests    periodic: sign a digest of the audit chain head (audit.digests)
 snapshots  periodic: refresh the insight snapshots (resolvers.insights.snapshots)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # one job (or one family of jobs) per module, each with `register(app, settings)`
 JOB_MODULES = (
     "jobs.exports",
+    "jobs.imports",
     "jobs.stalled",
     "jobs.digests",
     "jobs.snapshots",

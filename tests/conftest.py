@@ -84,8 +84,10 @@ def settings_for(database_url: str, data_dir: Path) -> Settings:
             "DOSSIER_JWT_SECRET": new_key(),
             # snapshots refresh when a test says so, not in the background
             "DOSSIER_INSIGHT_REFRESH_SECONDS": "0",
-            # jobs run where a test starts a worker (tests/jobs), not in every app
-            "DOSSIER_INPROCESS_WORKER": "0",
+            # imports are jobs: every app runs a worker, as `dossier serve` does; no periodic
+            # digests, which the audit tests count
+            "DOSSIER_INPROCESS_WORKER": "1",
+            "DOSSIER_DIGEST_CRON": "",
         }
     )
 
