@@ -52,6 +52,7 @@ class BulkSettings:
                 or environ.get("DOSSIER_BULK_DOWNLOAD_TTL", "300")
             ),
             inline_rows=int(environ.get("DOSSIER_EXPORT_INLINE_ROWS", "10000")),
+            inline_wait_seconds=float(environ.get("DOSSIER_IMPORT_INLINE_WAIT_SECONDS", "5")),
             max_upload_bytes=int(environ.get("DOSSIER_BULK_MAX_UPLOAD_MB", "64")) * MIB,
             batch_size=int(environ.get("DOSSIER_BULK_BATCH_SIZE", "1000")),
         )
