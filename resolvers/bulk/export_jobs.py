@@ -95,8 +95,9 @@ async def finish_export(
             total_rows=rows,
             file_id=file_id,
             token_enc=cipher.encrypt(TOKEN_PURPOSE, token),
-            finished_at=func.now(),
-            updated_at=func.now(),
+            # the end of the export, not the start of its transaction
+            finished_at=func.clock_timestamp(),
+            updated_at=func.clock_timestamp(),
         )
         .returning(ExportJob.id)
     )
@@ -157,8 +158,9 @@ async def find_export(
         if file is None:
             return None
         # an inline export: its one-time URL was in the mutation's answer, and only there
+        format = "XLSX" if "spreadsheet" in file.content_type else "CSV"
         return ExportState(
-            file.id, "DONE", file.row_count, file.row_count, "", None, file.sha256,
+            file.id, "DONE", file.row_count, file.row_count, format, None, file.sha256,
             file.expires_at, None,
         )  # fmt: skip
     url = None
