@@ -74,7 +74,10 @@ async def download_export(request: Request) -> Response:
         return _not_found()
     async with state.sessions() as session, session.begin():
         claimed = await claim_download(session, token, principal.subject)
-        found = claimed is not None and await file_exists(session, claimed.storage, claimed.key)
+        objects = bulk_runtime(state).objects
+        found = claimed is not None and await file_exists(
+            session, claimed.storage, claimed.key, objects
+        )
     if claimed is None or not found:
         return _not_found()
     headers = {
@@ -84,7 +87,7 @@ async def download_export(request: Request) -> Response:
         "X-Content-Type-Options": "nosniff",
     }
     return StreamingResponse(
-        stream_file(state.sessions, claimed.storage, claimed.key),
+        stream_file(state.sessions, claimed.storage, claimed.key, objects),
         media_type=claimed.content_type,
         headers=headers,
         background=BackgroundTask(_forget, state, claimed),
@@ -94,7 +97,7 @@ async def download_export(request: Request) -> Response:
 async def _forget(state: AppState, claimed: ClaimedFile) -> None:
     """Delete a file once sent: it was downloaded its one time."""
     async with state.sessions() as session, session.begin():
-        await delete_files(session, [(claimed.storage, claimed.key)])
+        await delete_files(session, [(claimed.storage, claimed.key)], bulk_runtime(state).objects)
 
 
 routes = [Route("/exports/{token}", download_export, methods=["GET"])]

@@ -25,7 +25,8 @@ def register(app: App, settings: Settings) -> None:
     @app.periodic(cron=settings.worker.expiry_cron)
     @app.task(name=TASK, pass_context=True, queueing_lock=TASK, lock=TASK)
     async def expire(context: JobContext, timestamp: int) -> None:
-        async with runtime_of(context).sessions() as session, session.begin():
-            removed = await sweep_expired(session)
+        runtime = runtime_of(context)
+        async with runtime.sessions() as session, session.begin():
+            removed = await sweep_expired(session, runtime.bulk.objects)
         if removed:
             log.info("%d expired export files deleted", removed)

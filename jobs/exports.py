@@ -92,6 +92,7 @@ async def run_export(runtime: JobRuntime, export_id: uuid.UUID) -> bool:
             ttl_seconds=runtime.bulk.settings.download_ttl_seconds,
             file_id=export_id,  # the id the requester holds, as an inline export's
             on_progress=progress,
+            objects=runtime.bulk.objects,
         )
         token = download.url.removeprefix(DOWNLOAD_PATH)
         finished = await finish_export(

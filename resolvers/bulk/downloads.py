@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ExportFile
 from resolvers.bulk.files import new_download_token, token_digest
+from resolvers.bulk.objects import ObjectStore
 from resolvers.bulk.store import Storage, delete_files, store_file
 
 DOWNLOAD_PATH = "/exports/"
@@ -55,6 +56,7 @@ async def register_download(
     sha256: str,
     ttl_seconds: int,
     file_id: uuid.UUID | None = None,
+    objects: ObjectStore | None = None,
 ) -> Download:
     """Store the file and its record in the caller's transaction; the local copy is removed
     once stored. The token is returned only here."""
@@ -62,14 +64,17 @@ async def register_download(
     expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl_seconds)
     file_id = file_id or uuid.uuid4()
     key = f"download-{file_id.hex}{path.suffix}"
-    await store_file(session, key, path)
+    if objects is not None:
+        await objects.put(key, path)
+    else:
+        await store_file(session, key, path)
     await asyncio.to_thread(path.unlink, missing_ok=True)
     row = ExportFile(
         id=file_id,
         principal=principal,
         token_hash=digest,
         path=key,
-        storage=Storage.DATABASE.value,
+        storage=(Storage.DATABASE if objects is None else Storage.OBJECTS).value,
         content_type=content_type,
         row_count=row_count,
         sha256=sha256,
@@ -108,7 +113,7 @@ async def claim_download(session: AsyncSession, token: str, principal: str) -> C
     )
 
 
-async def sweep_expired(session: AsyncSession) -> int:
+async def sweep_expired(session: AsyncSession, objects: ObjectStore | None = None) -> int:
     """Forget downloads that were used or expired, and delete their files; returns how many."""
     statement = (
         delete(ExportFile)
@@ -122,5 +127,5 @@ async def sweep_expired(session: AsyncSession) -> int:
         .returning(ExportFile.storage, ExportFile.path)
     )
     rows = (await session.execute(statement)).all()
-    await delete_files(session, [(Storage(row.storage), row.path) for row in rows])
+    await delete_files(session, [(Storage(row.storage), row.path) for row in rows], objects)
     return len(rows)

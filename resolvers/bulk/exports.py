@@ -34,6 +34,7 @@ from resolvers.bulk.cells import as_text
 from resolvers.bulk.downloads import Download, register_download, sweep_expired
 from resolvers.bulk.export_jobs import queue_export
 from resolvers.bulk.files import ExportFormat, TableWriter, file_sha256, open_writer
+from resolvers.bulk.objects import ObjectStore
 from resolvers.bulk.requests import Requester, filter_json
 from resolvers.bulk.runtime import BulkRuntime
 from resolvers.context import RequestContext
@@ -279,6 +280,7 @@ async def write_export(
     ttl_seconds: int,
     file_id: uuid.UUID | None = None,
     on_progress: Callable[[int], Awaitable[None]] | None = None,
+    objects: ObjectStore | None = None,
 ) -> tuple[Download, int, str]:
     """Stream the rows into a file and register its download in the caller's transaction;
     (download, rows, SHA-256). The caller writes the audit event in the same transaction."""
@@ -308,6 +310,7 @@ async def write_export(
             sha256=sha256,
             ttl_seconds=ttl_seconds,
             file_id=file_id,
+            objects=objects,
         )
     except BaseException:
         await asyncio.to_thread(path.unlink, missing_ok=True)
@@ -343,7 +346,7 @@ async def export_records(
         chunk_rows=runtime.settings.chunk_rows,
     )
     async with write(context) as session:
-        await sweep_expired(session)
+        await sweep_expired(session, runtime.objects)
         total = int(await session.scalar(prepared.count_statement) or 0)
         if total > runtime.settings.inline_rows:
             job_id = await queue_export(
@@ -365,6 +368,7 @@ async def export_records(
             cipher=context.cipher,
             directory=runtime.directory,
             ttl_seconds=runtime.settings.download_ttl_seconds,
+            objects=runtime.objects,
         )
         await record(
             context,

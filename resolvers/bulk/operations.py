@@ -359,6 +359,7 @@ class BulkMutation:
                 row_count=lines,
                 sha256=sha256,
                 ttl_seconds=runtime.settings.download_ttl_seconds,
+                objects=runtime.objects,
             )
         return types.Export(
             id=strawberry.ID(str(download.id)),

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from resolvers.bulk.objects import ObjectStoreSettings
+
 MIB = 1024 * 1024
 MAX_TTL_SECONDS = 7 * 24 * 3600  # a background export may wait for its requester a while
 
@@ -29,6 +31,7 @@ class BulkSettings:
     chunk_rows: int = 2000
     inline_wait_seconds: float = 5.0  # an import finished by then answers with its report
     inline_rows: int = 10_000  # a larger export is written by a worker (`jobs.exports`)
+    object_store: ObjectStoreSettings | None = None  # S3 for downloads; None: PostgreSQL
     max_job_issues: int = 1000  # issues kept in the job row; the CSV report has them all
 
     def __post_init__(self) -> None:
@@ -53,6 +56,7 @@ class BulkSettings:
             ),
             inline_rows=int(environ.get("DOSSIER_EXPORT_INLINE_ROWS", "10000")),
             inline_wait_seconds=float(environ.get("DOSSIER_IMPORT_INLINE_WAIT_SECONDS", "5")),
+            object_store=ObjectStoreSettings.from_env(environ),
             max_upload_bytes=int(environ.get("DOSSIER_BULK_MAX_UPLOAD_MB", "64")) * MIB,
             batch_size=int(environ.get("DOSSIER_BULK_BATCH_SIZE", "1000")),
         )

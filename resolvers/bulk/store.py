@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import StoredFileChunk
+from resolvers.bulk.objects import ObjectStore
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -27,6 +28,17 @@ CHUNK_BYTES = 1024 * 1024
 class Storage(StrEnum):
     FILE = "file"  # a path on the disk of the host that wrote it (before 0010)
     DATABASE = "pg"
+    OBJECTS = "s3"  # an S3-compatible store (`resolvers.bulk.objects`)
+
+
+class ObjectStoreMissingError(RuntimeError):
+    """A file is in the object store, but this process was started without one."""
+
+
+def _needs(objects: ObjectStore | None) -> ObjectStore:
+    if objects is None:
+        raise ObjectStoreMissingError("a file is in S3 but DOSSIER_EXPORT_S3_BUCKET is not set")
+    return objects
 
 
 async def store_file(session: AsyncSession, key: str, path: Path) -> int:
@@ -72,7 +84,11 @@ async def copy_file(session: AsyncSession, source: str, target: str) -> bool:
     return bool(copied.rowcount)  # type: ignore[attr-defined]  # CursorResult at run time
 
 
-async def file_exists(session: AsyncSession, storage: Storage, key: str) -> bool:
+async def file_exists(
+    session: AsyncSession, storage: Storage, key: str, objects: ObjectStore | None = None
+) -> bool:
+    if storage is Storage.OBJECTS:
+        return await _needs(objects).exists(key)
     if storage is Storage.FILE:
         return await asyncio.to_thread(Path(key).is_file)
     found = await session.scalar(
@@ -82,10 +98,17 @@ async def file_exists(session: AsyncSession, storage: Storage, key: str) -> bool
 
 
 async def stream_file(
-    sessions: async_sessionmaker[AsyncSession], storage: Storage, key: str
+    sessions: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    key: str,
+    objects: ObjectStore | None = None,
 ) -> AsyncIterator[bytes]:
     """The file's bytes, one chunk per short transaction: no connection held while a slow
     client reads."""
+    if storage is Storage.OBJECTS:
+        async for chunk in _needs(objects).chunks(key):
+            yield chunk
+        return
     if storage is Storage.FILE:
         file = await asyncio.to_thread(Path(key).open, "rb")
         try:
@@ -109,8 +132,15 @@ async def stream_file(
         seq += 1
 
 
-async def delete_files(session: AsyncSession, files: Sequence[tuple[Storage, str]]) -> None:
-    """Forget stored files, in the caller's transaction; local ones are unlinked."""
+async def delete_files(
+    session: AsyncSession,
+    files: Sequence[tuple[Storage, str]],
+    objects: ObjectStore | None = None,
+) -> None:
+    """Forget stored files, in the caller's transaction; local and S3 ones are deleted."""
+    in_objects = [key for storage, key in files if storage is Storage.OBJECTS]
+    if in_objects:
+        await _needs(objects).delete(in_objects)
     keys = [key for storage, key in files if storage is Storage.DATABASE]
     if keys:
         await session.execute(delete(StoredFileChunk).where(StoredFileChunk.key.in_(keys)))
