@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         worker = None
         if settings.worker.inprocess:
             # insight refreshes, digests and expiry are periodic jobs (jobs/): one worker here
-            worker = InProcessWorker(settings, engine)
+            worker = InProcessWorker(settings)
             await worker.start()
         indexer = None
         if settings.audit_index_seconds > 0:

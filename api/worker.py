@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 import click
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.settings import Settings
-from db.engine import create_sessionmaker
+from db.engine import create_engine, create_sessionmaker
 from jobs.runtime import JobRuntime
 from jobs.worker import run_worker, worker_name
 from resolvers.bulk.runtime import BulkRuntime
@@ -49,14 +50,23 @@ def job_runtime(settings: Settings, engine: AsyncEngine) -> JobRuntime:
 
 
 class InProcessWorker:
-    """One worker on the server's event loop: the embedded setup needs no second command."""
+    """One worker on the server's event loop: the embedded setup needs no second command.
 
-    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+    Its jobs use an engine of their own, so a long export never holds a connection the
+    requests' pool (and its `/metrics` gauges) counts on.
+    """
+
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._engine = engine
+        self._engine: AsyncEngine | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        settings = self._settings
+        assert settings.database_url is not None
+        jobs = settings.worker.concurrency
+        pool = dataclasses.replace(settings.pool, size=jobs + 1, max_overflow=jobs)
+        self._engine = create_engine(settings.database_url, pool)
         runtime = job_runtime(self._settings, self._engine)
         self._task = asyncio.create_task(
             run_worker(
@@ -75,6 +85,9 @@ class InProcessWorker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
 
 
 def _report_end(task: asyncio.Task[None]) -> None:

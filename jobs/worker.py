@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,7 @@ log = logging.getLogger("dossier.jobs")
 
 
 def worker_name(role: str) -> str:
-    import os
-
+    """`worker@host:pid`: which process ran a job, in procrastinate's logs."""
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
