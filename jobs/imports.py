@@ -21,9 +21,9 @@ from db.models import ImportJob
 from jobs.runtime import JobRuntime, runtime_of
 from resolvers.bulk.columns import map_columns
 from resolvers.bulk.imports import CustomerImport, Importer, ImportOvertakenError
-from resolvers.bulk.jobs import IMPORT_TASK, JobStatus
+from resolvers.bulk.jobs import IMPORT_TASK, JobStatus, fail_job
 from resolvers.bulk.requests import requester_from
-from resolvers.bulk.sources import read_table
+from resolvers.bulk.sources import FileRejectedError, read_table
 from resolvers.bulk.store import fetch_file
 
 log = logging.getLogger("dossier.jobs.imports")
@@ -41,9 +41,16 @@ async def run_import(runtime: JobRuntime, job_id: uuid.UUID) -> bool:
     path = bulk.new_path(f"job-{uuid.uuid4().hex}{Path(job.upload_key).suffix}")
     try:
         async with runtime.sessions() as session:
-            if not await fetch_file(session, job.upload_key, path):
+            found = await fetch_file(session, job.upload_key, path)
+        try:
+            if not found:
                 raise FileNotFoundError(f"the upload of import {job_id} is gone")
-        table = await asyncio.to_thread(read_table, path, job.file_name)
+            table = await asyncio.to_thread(read_table, path, job.file_name)
+        except (OSError, FileRejectedError) as error:
+            # nothing to resume from: say so on the job instead of leaving it RUNNING
+            async with runtime.sessions() as session, session.begin():
+                await fail_job(session, job_id, f"{type(error).__name__}: {error}")
+            return False
         work = CustomerImport(
             sessions=runtime.sessions,
             cipher=runtime.cipher,

@@ -175,3 +175,12 @@ def rate_and_eta(job: ImportJob, now: dt.datetime) -> tuple[float | None, float 
         return rate, 0.0
     remaining = max((job.total_rows or 0) - job.processed_rows, 0)
     return rate, remaining / rate
+
+
+async def fail_job(session: AsyncSession, job_id: uuid.UUID, error: str) -> None:
+    """A job that could not run at all (its upload gone, unreadable): FAILED, not RUNNING."""
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id, ImportJob.status == JobStatus.RUNNING)
+        .values(status=JobStatus.FAILED, error=error[:2000], finished_at=func.now())
+    )
