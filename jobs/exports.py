@@ -72,11 +72,12 @@ async def run_export(runtime: JobRuntime, export_id: uuid.UUID) -> bool:
         format=ExportFormat(request["format"]),
         chunk_rows=runtime.bulk.settings.chunk_rows,
     )
-    reported = time.monotonic()
+    reported: float | None = None
 
     async def progress(rows: int) -> None:
         nonlocal reported
-        if time.monotonic() - reported < PROGRESS_EVERY_SECONDS:
+        # the first chunk at once (a client sees it move), then at most twice a second
+        if reported is not None and time.monotonic() - reported < PROGRESS_EVERY_SECONDS:
             return
         reported = time.monotonic()
         async with runtime.sessions() as other, other.begin():

@@ -167,7 +167,7 @@ def test_large_xlsx_export_finishes_in_a_worker_and_downloads_from_the_other_ser
             if state["status"] == "DONE":
                 break
             assert time.monotonic() - started < 120, (progress[-1], worker.poll())
-            time.sleep(0.1)
+            time.sleep(0.05)
         elapsed = time.monotonic() - started
         rss = peak_rss_kib(worker.pid)
     assert progress == sorted(progress) and progress[-1] == 1.0
