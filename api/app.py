@@ -25,6 +25,7 @@ from api.metrics import metrics_endpoint, timed, watch_pool
 from api.operation import OperationFactsCache
 from api.settings import Settings
 from api.state import AppState
+from api.worker import InProcessWorker
 from audit.indexer import ResourceIndexer
 from audit.partitions import ensure_partitions
 from db.engine import create_engine, create_sessionmaker, plain_url
@@ -33,7 +34,6 @@ from events.runtime import start_events
 from events.subscription import subscriptions_endpoint
 from policy.decisions import DecisionCache
 from policy.store import PolicyStore
-from resolvers.insights.snapshots import SnapshotRefresher
 from resolvers.schema import build_schema
 from resolvers.workflow.reminders import ReminderScheduler
 
@@ -98,10 +98,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             operation_facts=OperationFactsCache(max_tokens=settings.hardening.max_tokens),
             graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
         )
-        refresher = None
-        if settings.insight_refresh_seconds > 0:
-            refresher = SnapshotRefresher(engine, settings.insight_refresh_seconds)
-            await refresher.start()
+        worker = None
+        if settings.worker.inprocess:
+            # insight refreshes, digests and expiry are periodic jobs (jobs/): one worker here
+            worker = InProcessWorker(settings)
+            await worker.start()
         indexer = None
         if settings.audit_index_seconds > 0:
             indexer = ResourceIndexer(engine, settings.audit_index_seconds)
@@ -126,8 +127,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
-            if refresher is not None:
-                await refresher.stop()
+            if worker is not None:
+                await worker.stop()
             if indexer is not None:
                 await indexer.stop()
             await events.stop()

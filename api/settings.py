@@ -17,6 +17,7 @@ from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
 from db.replicas import ReplicaSettings
 from events.settings import WebhookSettings
+from jobs.settings import WorkerSettings
 from resolvers.bulk.settings import BulkSettings
 from resolvers.insights.settings import InsightSettings
 
@@ -46,6 +47,7 @@ class Settings:
     insights: InsightSettings = InsightSettings()  # SLA hours, silence and churn thresholds
     hardening: HardeningSettings = HardeningSettings()
     bulk: BulkSettings = BulkSettings()
+    worker: WorkerSettings = WorkerSettings()  # background jobs (jobs/)
     log_level: str = "INFO"
     insight_refresh_seconds: float = 300.0  # 0: never refresh the insight snapshots
     audit_index_seconds: float = 1.0  # 0: no background audit resource indexer
@@ -99,6 +101,7 @@ class Settings:
             reminder_seconds=float(environ.get("DOSSIER_REMINDER_SECONDS", "300")),
             hardening=HardeningSettings.from_env(environ),
             bulk=BulkSettings.from_env(environ),
+            worker=WorkerSettings.from_env(environ),
             insights=InsightSettings.from_env(environ),
             webhooks=WebhookSettings.from_env(environ),
             redis_url=environ.get("DOSSIER_REDIS_URL") or None,

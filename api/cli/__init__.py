@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "import": "api.cli.importer:import_",
     "deliver": "api.cli.deliver:deliver",
     "remind": "api.cli.remind:remind",
+    "worker": "api.cli.worker:worker",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -37,6 +38,7 @@ SHORT_HELP: dict[str, str] = {
     "import": "Import customers from CSV or Excel files.",
     "deliver": "Run a webhook delivery worker (any number may run at once).",
     "remind": "Create due reminder tasks once (follow-ups, renewals, overdue payments).",
+    "worker": "Run background jobs: exports, imports, digests, insight refreshes.",
 }
 
 

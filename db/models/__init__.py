@@ -6,9 +6,9 @@ from db.models.contract import Contract, Payment
 from db.models.custom_field import CustomFieldDefinition, SensitiveField
 from db.models.customer import Customer
 from db.models.department import Department
-from db.models.export import ExportFile
+from db.models.export import ExportFile, ExportJob, StoredFileChunk
 from db.models.identity import PartnerToken, RefreshToken
-from db.models.import_job import ImportJob
+from db.models.import_job import ImportJob, ImportJobIssue
 from db.models.interaction import Interaction
 from db.models.opportunity import Opportunity, OpportunityStageChange
 from db.models.policy_rule import PolicyRule
@@ -25,7 +25,9 @@ __all__ = [
     "Customer",
     "Department",
     "ExportFile",
+    "ExportJob",
     "ImportJob",
+    "ImportJobIssue",
     "Interaction",
     "Opportunity",
     "OpportunityStageChange",
@@ -35,6 +37,7 @@ __all__ = [
     "RefreshToken",
     "SensitiveField",
     "Task",
+    "StoredFileChunk",
     "Ticket",
     "User",
     "VocabularyTerm",

@@ -17,7 +17,8 @@ from db.migrate import alembic_config
 from tests.conftest import settings_for
 
 ALL_COMMANDS = (
-    "serve", "seed", "migrate", "user", "token", "audit", "policy", "import", "deliver", "remind",
+    "serve", "seed", "migrate", "user", "token", "audit", "policy", "import", "deliver",
+    "remind", "worker",
 )  # fmt: skip
 
 

@@ -47,6 +47,7 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
         "DOSSIER_BLIND_INDEX_KEY": new_key(),
         "DOSSIER_JWT_SECRET": new_key(),
         "DOSSIER_LOG_LEVEL": "WARNING",
+        "DOSSIER_INPROCESS_WORKER": "0",
         **extra,
     }
 
