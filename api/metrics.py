@@ -144,6 +144,10 @@ LOGIN_FAILURES = Counter(
 LOGIN_THROTTLED = Counter(
     "dossier_auth_login_throttled", "Password logins refused with 429 by the login throttle."
 )
+SHARED_STORE_FALLBACKS = Counter(
+    "dossier_shared_store_fallbacks",
+    "Limit checks kept in-process because Redis (DOSSIER_REDIS_URL) did not answer.",
+)
 POOL_SIZE = Gauge(
     "dossier_db_pool_size",
     "Configured connections per pool, summed over live processes.",
@@ -372,6 +376,10 @@ def count_login_failure() -> None:
 
 def count_login_throttled() -> None:
     LOGIN_THROTTLED.inc()
+
+
+def count_shared_store_fallback() -> None:
+    SHARED_STORE_FALLBACKS.inc()
 
 
 # -- database pool -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from api.hardening.failures import RETRY_AFTER_SECONDS
 from api.logs import RequestIdMiddleware
 from api.metrics import sample_chain_length
 from api.settings import Settings
@@ -55,7 +56,19 @@ async def readyz(request: Request) -> Response:
         checks["policy_listener"] = "ok" if store.listening else "unavailable"
     if all(value == "ok" for value in checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
-    return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+    failing = ", ".join(name for name, value in checks.items() if value != "ok")
+    error = {
+        "message": f"Not ready: {failing} unavailable",
+        "extensions": {
+            "code": "UNAVAILABLE",
+            "requestId": getattr(request.state, "request_id", ""),
+        },
+    }
+    return JSONResponse(
+        {"status": "unavailable", "checks": checks, "errors": [error]},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    )
 
 
 class GaugeRefresher:

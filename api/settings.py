@@ -16,8 +16,12 @@ from api.hardening.settings import HardeningSettings
 from api.logs import log_level_from
 from api.ops_settings import OpsSettings, ops_settings_from
 from api.secrets import ConfigurationError, SecretSource, raise_problems, random_secret
+from api.server.settings import ServerLimits
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
+from db.replicas import ReplicaSettings
+from events.settings import WebhookSettings
+from jobs.settings import WorkerSettings
 from resolvers.bulk.settings import BulkSettings
 from resolvers.insights.settings import InsightSettings
 
@@ -48,10 +52,18 @@ class Settings:
     insights: InsightSettings = InsightSettings()  # SLA hours, silence and churn thresholds
     hardening: HardeningSettings = HardeningSettings()
     bulk: BulkSettings = BulkSettings()
+    worker: WorkerSettings = WorkerSettings()  # background jobs (jobs/)
     log_level: str = "INFO"
     ops: OpsSettings = OpsSettings()  # trusted proxies, /metrics token (api.ops_settings)
     insight_refresh_seconds: float = 300.0  # 0: never refresh the insight snapshots
     audit_index_seconds: float = 1.0  # 0: no background audit resource indexer
+    webhooks: WebhookSettings = WebhookSettings()  # events.delivery
+    # limits shared by every process and host (api.hardening.shared_limits); None: in-process
+    redis_url: str | None = None
+    redis_prefix: str = "dossier"
+    replicas: ReplicaSettings = ReplicaSettings()  # db.replicas; no URLs: all on the primary
+    server: ServerLimits = ServerLimits()  # connection timeouts and caps (api.server)
+    reminder_seconds: float = 300.0  # 0: no reminder pass inside the server (cron: `remind`)
 
     @property
     def is_dev(self) -> bool:
@@ -108,10 +120,32 @@ class Settings:
             ops=ops,
             insight_refresh_seconds=float(environ.get("DOSSIER_INSIGHT_REFRESH_SECONDS", "300")),
             audit_index_seconds=float(environ.get("DOSSIER_AUDIT_INDEX_SECONDS", "1")),
+            reminder_seconds=float(environ.get("DOSSIER_REMINDER_SECONDS", "300")),
             hardening=HardeningSettings.from_env(environ),
             bulk=BulkSettings.from_env(environ),
+            worker=WorkerSettings.from_env(environ),
             insights=InsightSettings.from_env(environ),
+            webhooks=WebhookSettings.from_env(environ),
+            redis_url=environ.get("DOSSIER_REDIS_URL") or None,
+            redis_prefix=environ.get("DOSSIER_REDIS_PREFIX") or "dossier",
+            replicas=replica_settings_from(environ),
+            server=ServerLimits.from_env(environ),
         )
+
+
+def replica_settings_from(environ: Mapping[str, str]) -> ReplicaSettings:
+    urls = tuple(u.strip() for u in environ.get("DOSSIER_REPLICA_URLS", "").split(",") if u.strip())
+    try:
+        return ReplicaSettings(
+            urls=urls,
+            max_lag_seconds=float(environ.get("DOSSIER_REPLICA_MAX_LAG_SECONDS", "5")),
+            check_seconds=float(environ.get("DOSSIER_REPLICA_CHECK_SECONDS", "1")),
+            read_your_writes_seconds=float(
+                environ.get("DOSSIER_REPLICA_READ_YOUR_WRITES_SECONDS", "10")
+            ),
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"DOSSIER_REPLICA_* must be numbers: {exc}") from None
 
 
 def field_cipher_from(environ: Mapping[str, str], secrets: SecretSource) -> FieldCipher:

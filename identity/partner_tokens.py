@@ -33,12 +33,13 @@ AUDIT_RESOURCE_TYPE = "partner_token"
 
 
 class PartnerScope(StrEnum):
-    """What a partner token may read, by record type; nothing else exists for partners."""
+    """What a partner token may read, by record type, and the one intake it may write."""
 
     CUSTOMERS_READ = "customers:read"
     CONTACTS_READ = "contacts:read"
     OPPORTUNITIES_READ = "opportunities:read"
     TICKETS_READ = "tickets:read"
+    LEAD_CREATE = "lead:create"  # captureLead (events.leads): intake only, reads nothing
 
 
 @dataclass(frozen=True, slots=True)

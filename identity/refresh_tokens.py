@@ -58,12 +58,30 @@ async def issue_refresh_token(
 
 
 async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    """Revoke the family's refresh tokens and end its access tokens at once.
+
+    Access tokens are not stored, so they are ended the way deactivation ends them: the user's
+    `token_version` moves on, and every process compares it with the token's on the next
+    request. That ends the user's other sessions' access tokens too; their refresh tokens stay
+    valid and get new ones. Waiting up to the access tokens' lifetime (900 s) would leave a
+    thief who replayed a refresh token holding a working access token all that time.
+    """
+    owner = await session.scalar(
+        select(RefreshToken.user_id).where(RefreshToken.family_id == family_id).limit(1)
+    )
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
     )
+    if owner is not None:
+        await session.execute(
+            update(User)
+            .where(User.id == owner)
+            .values(token_version=User.token_version + 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def revoke_refresh_token(

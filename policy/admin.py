@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Department, PolicyRule, User
+from policy.custom_fields import CUSTOM_FIELD_RESOURCES, CUSTOM_PREFIX
 from policy.decisions import AccessDecisions
 from policy.principal import Principal, PrincipalKind
 from policy.store import DepartmentTree, PolicySnapshot, announce_change, new_enforcer
@@ -23,7 +24,9 @@ from policy.vocabulary import Effect as Effect  # re-exported: resolvers.admin i
 from policy.vocabulary import Scope as Scope
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-PATTERN = re.compile(r"^[a-z*][a-z*]*(\.([A-Za-z*?]+|\{[A-Za-z]+(,[A-Za-z]+)*\}))?$")
+PATTERN = re.compile(
+    r"^[a-z*][a-z_*]*(\.([A-Za-z*?]+|\{[A-Za-z]+(,[A-Za-z]+)*\}|cf\.([A-Za-z0-9_*?]+)))?$"
+)
 
 
 class PolicyInputError(ValueError):
@@ -72,6 +75,10 @@ def check_resource_pattern(resource: str) -> None:
     except ValueError:
         known = ", ".join(r.value for r in Resource)
         raise PolicyInputError("resource", f"unknown resource {root!r}; known: {known}") from None
+    if field.startswith(CUSTOM_PREFIX):
+        if kind not in CUSTOM_FIELD_RESOURCES:
+            raise PolicyInputError("resource", f"{kind.value} has no custom fields")
+        return  # a rule may name a key before it is defined, and outlive its retirement
     if field and not any(c in field for c in "*?{") and field not in FIELDS.get(kind, ()):
         raise PolicyInputError("resource", f"{kind.value} has no field {field!r}")
     if field.startswith("{"):

@@ -32,7 +32,7 @@ from policy.predicates import (
 )
 from policy.principal import Principal
 from policy.store import WILDCARDS, PolicySnapshot
-from policy.vocabulary import CUSTOMER_CHILDREN, Action, Effect, Resource, Scope, is_sensitive
+from policy.vocabulary import CUSTOMER_CHILDREN, DERIVED, Action, Effect, Resource, Scope
 
 # a partner token's scope names the resource it opens for reading
 PARTNER_READ_SCOPES: dict[Resource, str] = {
@@ -109,8 +109,19 @@ class AccessDecisions:
         rows = self.rows(resource, action)
         if rows.is_never:
             return NEVER
+        sources = DERIVED.get((resource, name))
+        if sources is not None:
+            own = self._compute_own_field(resource, name, action, rows)
+            parts = [own, *(self.field(r, f, Action.READ) for r, f in sources)]
+            combined = all_of(parts)
+            return ALWAYS if implies(rows, combined) else combined
+        return self._compute_own_field(resource, name, action, rows)
+
+    def _compute_own_field(
+        self, resource: Resource, name: str, action: Action, rows: Predicate
+    ) -> Predicate:
         obj = f"{resource.value}.{name}"
-        by_name = self.principal.is_partner or is_sensitive(resource, name)
+        by_name = self.principal.is_partner or self.snapshot.catalog.is_sensitive(resource, name)
         allowed = self._scopes(obj, action, Effect.ALLOW, by_name=by_name)
         if allowed.is_never and not by_name and not self._names_field(obj, action):
             allowed = ALWAYS  # no rule names the field: the resource's rule decides

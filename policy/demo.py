@@ -77,8 +77,12 @@ def demo_rules() -> list[PolicyLine]:
     # compliance_officer: the audit trail only
     rules += _allow("compliance_officer", "audit", [READ, EXPORT], ALL)
     rules += _directory("compliance_officer")
+    rules += _workflow_rules()
     # admin: organisation, people, policies and tokens; no customer data
-    for resource in ("policy", "user", "department", "token"):
+    for resource in ("policy", "user", "department", "token", "webhook"):
+        rules += _allow("admin", resource, [READ, CREATE, UPDATE, DELETE], ALL)
+    # admin keeps the custom fields and vocabularies: no deploy to add a field or a term
+    for resource in ("custom_field", "vocabulary"):
         rules += _allow("admin", resource, [READ, CREATE, UPDATE, DELETE], ALL)
     # partner: shared customers' name and industry, their contacts' name and title; a partner
     # sees only fields a rule names (see policy.decisions)
@@ -86,6 +90,25 @@ def demo_rules() -> list[PolicyLine]:
     rules += _allow("partner", "customer.{name,industry,contacts}", [READ], ALL)
     rules += _allow("partner", "contact", [READ], ALL)
     rules += _allow("partner", "contact.{name,title}", [READ], ALL)
+    return rules
+
+
+def _workflow_rules() -> list[PolicyLine]:
+    """Tasks, contracts and payments (issue 18): reps their own, managers their subtree with
+    the amounts, finance the money of every customer, service the tasks of those it serves."""
+    write = [READ, CREATE, UPDATE]
+    rules: list[PolicyLine] = []
+    for resource in ("task", "contract", "payment"):
+        rules += _allow("sales_rep", resource, write, OWN)
+        rules += _allow("sales_manager", resource, [*write, EXPORT], SUBTREE)
+    rules += _allow("sales_manager", "interaction", [UPDATE], SUBTREE)
+    for amount in ("contract.amount", "payment.amount"):  # a rule names one resource
+        rules += _allow("sales_manager", amount, [*write, EXPORT], SUBTREE)
+        rules += _allow("finance", amount, write, ALL)
+    rules += _allow("finance", "contract", [READ], ALL)
+    rules += _allow("finance", "payment", write, ALL)
+    # the service desk serves every customer (its ticket rule is ALL): its tasks follow that
+    rules += _allow("service_agent", "task", write, ALL)
     return rules
 
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Department, PolicyRule
+from policy.custom_fields import FieldCatalog, built_in_catalog, read_catalog
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
 NOTIFY_CHANNEL = "dossier_policy"
@@ -98,6 +99,8 @@ class PolicySnapshot:
     enforcer: casbin.Enforcer
     departments: DepartmentTree
     lines: tuple[tuple[str, ...], ...]
+    # custom field definitions and the sensitive-field set, versioned with the rules
+    catalog: FieldCatalog = field(default_factory=built_in_catalog)
 
     def assignments_of(self, subject: str) -> list[tuple[str, str]]:
         """(role, department) pairs held by a subject."""
@@ -128,8 +131,11 @@ async def read_snapshot(session: AsyncSession, version: int) -> PolicySnapshot:
         parents={d.id: d.parent_id for d in departments},
         names={d.id: d.name for d in departments},
     )
+    catalog = await read_catalog(session)
     enforcer = await asyncio.to_thread(new_enforcer, lines)
-    return PolicySnapshot(version=version, enforcer=enforcer, departments=tree, lines=lines)
+    return PolicySnapshot(
+        version=version, enforcer=enforcer, departments=tree, lines=lines, catalog=catalog
+    )
 
 
 async def announce_change(session: AsyncSession) -> None:

@@ -33,11 +33,17 @@ class Resource(StrEnum):
     OPPORTUNITY = "opportunity"
     TICKET = "ticket"
     INTERACTION = "interaction"
+    TASK = "task"
+    CONTRACT = "contract"
+    PAYMENT = "payment"
     USER = "user"
     DEPARTMENT = "department"
     AUDIT = "audit"
     POLICY = "policy"
     TOKEN = "token"  # noqa: S105  # the resource name, not a secret
+    WEBHOOK = "webhook"  # events.webhooks
+    CUSTOM_FIELD = "custom_field"
+    VOCABULARY = "vocabulary"
 
 
 # GraphQL field names per guarded type; a rule names them as `<resource>.<field>`
@@ -46,13 +52,14 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
         "name", "kind", "industry", "region", "level", "source", "tags", "creditCode", "phone",
         "email", "idNumber", "address", "totalSpend", "owner", "department", "createdAt",
         "updatedAt", "lastInteractionAt", "contacts", "opportunities", "tickets",
-        "interactions", "quality", "version",
+        "interactions", "quality", "version", "segment", "contracts", "tasks", "timeline",
     ),
     Resource.CONTACT: (
         "customer", "name", "title", "phone", "email", "isDecisionMaker", "version",
     ),
     Resource.OPPORTUNITY: (
         "customer", "name", "stage", "amount", "expectedCloseDate", "owner", "version",
+        "stageHistory",
     ),
     Resource.TICKET: (
         "customer", "title", "status", "priority", "assignee", "openedAt", "resolvedAt",
@@ -60,21 +67,28 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
     ),
     Resource.INTERACTION: ("customer", "channel", "summary", "occurredAt", "author",
                            "nextFollowUpOn"),
+    Resource.TASK: ("title", "kind", "status", "dueAt", "assignee", "customer", "completedAt"),
+    Resource.CONTRACT: ("customer", "title", "amount", "startsOn", "endsOn", "status", "owner",
+                        "payments"),
+    Resource.PAYMENT: ("contract", "amount", "dueOn", "paidOn", "status"),
     Resource.USER: ("username", "displayName", "department", "active"),
     Resource.DEPARTMENT: ("name", "parent"),
 }  # fmt: skip
 
-# denied unless a rule names them: a wildcard such as `customer.*` does not reach these
-SENSITIVE: dict[Resource, frozenset[str]] = {
-    Resource.CUSTOMER: frozenset({"phone", "email", "idNumber", "totalSpend", "creditCode"}),
-    Resource.CONTACT: frozenset({"phone", "email"}),
-}
+# which fields are denied unless a rule names them is policy data: `sensitive_fields`, seeded by
+# migrations 0013 and 0011 and read with every snapshot (`policy.custom_fields.FieldCatalog`)
+
+# fields computed from other records: readable only where what they are computed from is too
+DERIVED: dict[tuple[Resource, str], tuple[tuple[Resource, str], ...]] = {
+    # the RFM segment is worked out from the won deals' stage, dates and amounts
+    (Resource.CUSTOMER, "segment"): ((Resource.OPPORTUNITY, "stage"),
+                                     (Resource.OPPORTUNITY, "amount")),
+}  # fmt: skip
 
 # resources whose rows hang off a customer: their row scope is the customer's
 CUSTOMER_CHILDREN = frozenset(
-    {Resource.CONTACT, Resource.OPPORTUNITY, Resource.TICKET, Resource.INTERACTION}
-)
-
-
-def is_sensitive(resource: Resource, field: str) -> bool:
-    return field in SENSITIVE.get(resource, frozenset())
+    {
+        Resource.CONTACT, Resource.OPPORTUNITY, Resource.TICKET, Resource.INTERACTION,
+        Resource.TASK, Resource.CONTRACT, Resource.PAYMENT,
+    }
+)  # fmt: skip

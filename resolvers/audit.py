@@ -13,6 +13,7 @@ import strawberry
 from audit.queries import AuditFilter, count_events, list_events
 from db.models import AuditEvent as AuditEventRow
 from policy.vocabulary import Action, Resource
+from resolvers.audit_changes import customer_facts_of, readable_changes
 from resolvers.context import RequestContext
 from resolvers.pagination import checked_first, decode_cursor, encode_cursor
 from resolvers.records import SPECS
@@ -46,7 +47,7 @@ def resource_filter(filter: AuditEventFilter) -> tuple[str | None, str | None]:
     return resource_type, str(resource_id)
 
 
-def _event(row: AuditEventRow) -> AuditEvent:
+def _event(row: AuditEventRow, changes: Any = None) -> AuditEvent:
     type_name = TYPE_OF_RESOURCE.get(row.resource_type or "")
     ids = [
         strawberry.ID(to_global_id(type_name, i) if type_name and i.isdigit() else i)
@@ -62,7 +63,7 @@ def _event(row: AuditEventRow) -> AuditEvent:
         resource_type=row.resource_type,
         resource_ids=ids,
         fields=list(row.fields),
-        changes=row.changes,
+        changes=row.changes if changes is None else changes,
         operation=row.operation or (row.query_hash[:12] if row.query_hash else None),
         query_hash=row.query_hash,
         ip=row.ip,
@@ -105,7 +106,8 @@ class AuditQuery:
             total = None
             if requested_connection(info, "AuditEvent").total_count:
                 total = await count_events(context.db.session, criteria)
-        events = [_event(row) for row in rows]
+        facts = await customer_facts_of(context, rows)  # takes the lock itself
+        events = [_event(row, readable_changes(context, row, facts)) for row in rows]
         cursors = [encode_cursor(None, row.seq) for row in rows]
         context.reads.note(Resource.AUDIT.value, (row.seq for row in rows), ["auditEvents"])
         return _page(events, cursors, has_next, total)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import strawberry
 
 from policy.decisions import AccessDecisions
-from resolvers.filters import CUSTOMER_FILTERS, compile_filter, compile_ordering, pk_of
+from resolvers.filters import (
+    CUSTOMER_FILTERS,
+    compile_filter,
+    compile_ordering,
+    custom_field_ordering,
+    pk_of,
+)
 from resolvers.pagination import argument_given
 from resolvers.reader import Ordering
 from resolvers.records import CUSTOMER, CUSTOMERS
@@ -29,6 +35,8 @@ def customer_ordering(
 ) -> Ordering | None:
     if order_by is None:
         return None
+    if order_by.custom_field is not None:
+        return custom_field_ordering(CUSTOMER, decisions, order_by.custom_field, order_by.direction)
     column = ORDER_COLUMNS[order_by.field]
     return compile_ordering(CUSTOMER, decisions, order_by.field.value, column, order_by.direction)
 

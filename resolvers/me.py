@@ -9,7 +9,7 @@ import strawberry
 from policy.vocabulary import FIELDS, Action
 from resolvers.errors import BadUserInputError
 from resolvers.records import SPECS
-from schema.node import InvalidGlobalIdError, Node, from_global_id, to_global_id
+from schema.node import InvalidGlobalIdError, Node, from_global_id, integer_pk, to_global_id
 from schema.user import Department, FieldPermission, Me, RoleAssignment, User
 
 TYPE_OF_RESOURCE = {spec.resource: spec.type_name for spec in SPECS.values()}
@@ -18,11 +18,13 @@ TYPE_OF_RESOURCE = {spec.resource: spec.type_name for spec in SPECS.values()}
 def field_permissions(decisions: Any) -> list[FieldPermission]:
     """One entry per guarded field, from the same decisions that mask responses."""
     permissions = []
+    catalog = decisions.snapshot.catalog
     for resource, fields in FIELDS.items():
         type_name = TYPE_OF_RESOURCE.get(resource)
         if type_name is None:
             continue
-        for name in fields:
+        # each custom field in force is a field of its own: `cf.<key>`
+        for name in (*fields, *(d.field for d in catalog.active(resource))):
             read = decisions.field(resource, name, Action.READ)
             write = decisions.field(resource, name, Action.UPDATE)
             scope = None if read.is_never else ("ALL" if read.is_always else "SOME")
@@ -46,9 +48,12 @@ class NodeQuery:
             type_name, pk = from_global_id(id)
         except InvalidGlobalIdError:
             raise BadUserInputError("`id` is not a valid id", argument="id") from None
-        if type_name not in SPECS or not pk.isdigit():
+        key = integer_pk(pk)
+        if key is None:
+            raise BadUserInputError("`id` is not a valid id", argument="id")
+        if type_name not in SPECS:
             return None
-        return await info.context.reader.one(info, type_name, int(pk))  # type: ignore[no-any-return]
+        return await info.context.reader.one(info, type_name, key)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The caller, its roles, and what it may read and write.")
     def me(self, info: strawberry.Info) -> Me:

@@ -87,7 +87,7 @@ def strawberry_input(cls: type, values: dict[str, Any] | None) -> Any:
     """A Strawberry input object from graphql-core's coerced argument values."""
     if values is None:
         return None
-    names = {to_camel_case(f.python_name): f.python_name
+    names = {f.graphql_name or to_camel_case(f.python_name): f.python_name
              for f in cls.__strawberry_definition__.fields}  # type: ignore[attr-defined]  # fmt: skip
     return cls(**{names[key]: value for key, value in values.items()})
 

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from resolvers.errors import BadUserInputError
+from schema.node import MAX_BIGINT, integer_pk
 
 MAX_PAGE_SIZE = 500
 
@@ -78,14 +79,19 @@ def decode_cursor(
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         tag, rest = raw.split(":", 1)
         text, pk_text = rest.rsplit(":", 1)
-        if not pk_text.isdigit() or "\x00" in raw:
+        key = integer_pk(pk_text)
+        if key is None or "\x00" in raw:
             raise ValueError("cursor key")
-        pk = int(pk_text)
+        pk = key
         value: Any
         if tag == "n" and text == "":
             value = None
         elif tag == "i":
+            if not text.lstrip("-").isascii() or not text.lstrip("-").isdigit():
+                raise ValueError("cursor value")
             value = int(text)
+            if abs(value) > MAX_BIGINT:
+                raise ValueError("cursor value")
         elif tag == "t":
             value = datetime.fromisoformat(text)
         elif tag == "d":

@@ -22,9 +22,9 @@ from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError
 from resolvers.masking import Materialiser, plan_columns
 from resolvers.pagination import backward_page, checked_first, decode_cursor, encode_cursor
-from resolvers.records import CHILDREN, SPECS, RecordSpec
+from resolvers.records import CHILDREN, SPECS, RecordSpec, child_link
 from resolvers.selection import Requested, requested_connection, requested_object
-from schema.node import Connection, Edge, PageInfo
+from schema.node import Connection, Edge, PageInfo, integer_pk
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ class RecordReader:
         rows_allowed = decisions.rows(spec.resource, Action.READ)
         if rows_allowed.is_never:
             return _connection([], [], False, 0 if requested.total_count else None)
-        facts = spec.scope_columns()
-        conditions = [rows_allowed.sql(facts), *spec.live(), *where]
+        user_id = self.context.principal.user_id
+        conditions = [spec.rows_sql(rows_allowed, user_id), *spec.live(), *where]
         plan = self._plan(spec, requested.fields)
         sort_key = ordering.column.label("_sort")
         statement = select(*plan.columns, sort_key).select_from(spec.from_clause())
@@ -308,7 +308,7 @@ class RecordReader:
             .select_from(spec.from_clause())
             .where(
                 spec.table.c.id.in_(sorted(set(pks))),
-                rows_allowed.sql(spec.scope_columns()),
+                spec.rows_sql(rows_allowed, self.context.principal.user_id),
                 *spec.live(),
             )
         )
@@ -320,7 +320,7 @@ class RecordReader:
     async def children(
         self, info: Info, parent: Any, field: str, first: int | None, after: str | None
     ) -> Connection[Any] | None:
-        child_type = CHILDREN[(type(parent).__name__, field)]
+        child_type, _ = child_link(type(parent).__name__, field)
         requested = requested_connection(info, child_type)
         return await self.children_with(requested, parent, field, first, after)
 
@@ -337,16 +337,18 @@ class RecordReader:
         if field in parent.withheld:
             self.context.deny(f"{parent_type}.{field}")
             return _resolved(None)
-        child_type = CHILDREN[(parent_type, field)]
+        child_type, link = child_link(parent_type, field)
         limit = checked_first(first)
         after_pk = None
         if after is not None:
             _, after_pk = decode_cursor(after)
         key = ChildKey(parent.pk, limit, after_pk, requested.fields, requested.edges)
-        return self._children_loader(child_type).load(key)
+        return self._children_loader(child_type, link).load(key)
 
-    def _children_loader(self, child_type: str) -> DataLoader[ChildKey, Connection[Any]]:
-        loader = self._children.get(child_type)
+    def _children_loader(
+        self, child_type: str, link: str = "customer_id"
+    ) -> DataLoader[ChildKey, Connection[Any]]:
+        loader = self._children.get(f"{child_type}.{link}")
         if loader is None:
             spec = SPECS[child_type]
 
@@ -356,22 +358,22 @@ class RecordReader:
                     groups[(key.first, key.after, key.fields, key.edges)].append(key)
                 pages: dict[ChildKey, Connection[Any]] = {}
                 for group in groups.values():
-                    pages.update(await self._fetch_children(spec, group))
+                    pages.update(await self._fetch_children(spec, group, link))
                 return [pages[key] for key in keys]
 
             loader = DataLoader(load_fn=load)
-            self._children[child_type] = loader
+            self._children[f"{child_type}.{link}"] = loader
         return loader
 
     async def _fetch_children(
-        self, spec: RecordSpec, keys: list[ChildKey]
+        self, spec: RecordSpec, keys: list[ChildKey], link: str = "customer_id"
     ) -> dict[ChildKey, Connection[Any]]:
         sample = keys[0]
         decisions = self.context.decisions
         rows_allowed = decisions.rows(spec.resource, Action.READ)
         if rows_allowed.is_never:
             return {key: _connection([], [], False, 0) for key in keys}
-        plan, statement = self._children_statement(spec, sample.fields)
+        plan, statement = self._children_statement(spec, sample.fields, link)
         parameters = {
             "parents": sorted({key.parent_pk for key in keys}),
             "after": sample.after if sample.after is not None else 0,
@@ -405,7 +407,9 @@ class RecordReader:
             )
         return result
 
-    def _children_statement(self, spec: RecordSpec, fields: frozenset[str]) -> tuple[Any, Any]:
+    def _children_statement(
+        self, spec: RecordSpec, fields: frozenset[str], link_column: str = "customer_id"
+    ) -> tuple[Any, Any]:
         """The children query for this principal and selection, built once and then reused.
 
         Building it costs more than running it (the subquery copies every column with its
@@ -413,12 +417,12 @@ class RecordReader:
         parents are bind parameters.
         """
         decisions = self.context.decisions
-        cache_key = ("children", spec.type_name, fields)
+        cache_key = ("children", spec.type_name, fields, link_column)
         cached = decisions.derived.get(cache_key)
         if cached is not None:
             return cached  # type: ignore[return-value]
         plan = plan_columns(spec, fields, decisions)
-        link = spec.table.c.customer_id
+        link = spec.table.c[link_column]
         after = bindparam("after", type_=Integer)
         position = func.sum((spec.table.c.id > after).cast(Integer)).over(
             partition_by=link, order_by=spec.table.c.id
@@ -433,7 +437,9 @@ class RecordReader:
             .select_from(spec.from_clause())
             .where(
                 link.in_(bindparam("parents", expanding=True)),
-                decisions.rows(spec.resource, Action.READ).sql(spec.scope_columns()),
+                spec.rows_sql(
+                    decisions.rows(spec.resource, Action.READ), self.context.principal.user_id
+                ),
                 *spec.live(),
             )
             .subquery()
@@ -441,7 +447,9 @@ class RecordReader:
         statement = (
             select(inner)
             .where(inner.c._pk > after, inner.c._position <= bindparam("limit", type_=Integer))
-            .order_by(inner.c._parent, inner.c._pk)
+            # `c["_parent"]`, not `c._parent`: that attribute is the collection's own parent
+            # (the subquery), which ordered by every column and failed on JSON ones
+            .order_by(inner.c["_parent"], inner.c._pk)
         )
         decisions.derived[cache_key] = (plan, statement)
         return plan, statement
@@ -458,12 +466,17 @@ class RecordReader:
     # -- shared ---------------------------------------------------------------------------------
 
     def _materialise(self, spec: RecordSpec, plan: Any, rows: Sequence[Any]) -> list[Any]:
-        objects, withheld = Materialiser(plan, self.context.cipher).build(rows)
+        objects, withheld, masked = Materialiser(plan, self.context.cipher).build_noting(rows)
         for name in withheld:
             self.context.deny(f"{spec.type_name}.{name}")
         if objects:
             self.context.reads.note(
-                spec.resource.value, (obj.pk for obj in objects), plan.returned_fields
+                spec.resource.value,
+                [obj.pk for obj in objects],
+                plan.returned_fields,
+                type_name=spec.type_name,
+                masked=masked,
+                hidden=(f.name for f in plan.hidden),
             )
         return objects
 
@@ -497,6 +510,7 @@ def _resolved(value: Any) -> asyncio.Future[Any]:
 
 
 def require_int_pk(raw: str, argument: str = "id") -> int:
-    if not raw.isdigit():
+    key = integer_pk(raw)
+    if key is None:
         raise BadUserInputError("malformed id", argument=argument)
-    return int(raw)
+    return key

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import strawberry
@@ -16,20 +16,31 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from events.leads import LeadMutation
+from events.subscription import Subscription
+from events.webhooks import WebhookMutation, WebhookQuery
+from resolvers.access_record import RecordAccessQuery
 from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.audit import AuditQuery
 from resolvers.audit_export import AuditExportMutation
+from resolvers.audit_integrity import AuditIntegrityQuery
 from resolvers.bulk.operations import BulkMutation, BulkQuery
+from resolvers.custom_fields import CustomFieldMutation, CustomFieldQuery
 from resolvers.customer import CustomerQuery
 from resolvers.direct import DirectExecutionContext
 from resolvers.insights.query import InsightsQuery
 from resolvers.me import NodeQuery
 from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
+from resolvers.policy_preview import PolicyPreviewQuery
 from resolvers.records_query import RecordsQuery
+from resolvers.workflow.mutations import WorkflowMutation
+from resolvers.workflow.queries import WorkflowQuery
 from schema.contact import Contact
+from schema.contract import Contract, Payment
 from schema.customer import Customer
 from schema.interaction import Interaction
 from schema.opportunity import Opportunity
+from schema.task import Task
 from schema.ticket import Ticket
 from schema.user import Department, User
 
@@ -37,12 +48,15 @@ Query = merge_types(
     "Query",
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
-        *WRITE_QUERIES,
+        *WRITE_QUERIES, PolicyPreviewQuery, AuditIntegrityQuery,
+        RecordAccessQuery, WebhookQuery, CustomFieldQuery, WorkflowQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
-    "Mutation", (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS)
-)
+    "Mutation",
+    (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS, WebhookMutation,
+     LeadMutation, CustomFieldMutation, WorkflowMutation),
+)  # fmt: skip
 
 
 class DossierSchema(strawberry.Schema):
@@ -50,6 +64,21 @@ class DossierSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Errors are logged by the endpoint, which knows the request id; nothing to do here."""
+
+
+class MarksExecution(SchemaExtension):
+    """Notes on the request context that execution began.
+
+    The endpoint tells errors apart by it: one without a path from before execution is the
+    document failing validation (GRAPHQL_VALIDATION_FAILED), one from after it is a variable
+    that did not coerce (BAD_USER_INPUT).
+    """
+
+    def on_execute(self) -> Iterator[None]:
+        extras = getattr(self.execution_context.context, "extras", None)
+        if isinstance(extras, dict):
+            extras["executed"] = True
+        yield
 
 
 def build_schema(
@@ -63,9 +92,22 @@ def build_schema(
     return DossierSchema(
         query=Query,
         mutation=Mutation,
-        types=[Customer, Contact, Opportunity, Ticket, Interaction, User, Department],
+        subscription=Subscription,
+        types=[
+            Customer,
+            Contact,
+            Opportunity,
+            Ticket,
+            Interaction,
+            Task,
+            Contract,
+            Payment,
+            User,
+            Department,
+        ],  # fmt: skip
         extensions=[
             *extensions,
+            MarksExecution,
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
             *([lambda: AddValidationRules(rules)] if rules else []),

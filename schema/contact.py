@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from schema.node import Node
 
@@ -20,6 +21,9 @@ class Contact(Node):
     is_decision_maker: bool | None = None
     version: int | None = strawberry.field(
         default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom values by key; keys the caller may not read are left out."
     )
     pk: strawberry.Private[int] = 0
     customer_id: strawberry.Private[int] = 0

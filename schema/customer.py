@@ -7,17 +7,21 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
-from schema.enums import CustomerKind, CustomerLevel
+from schema.enums import CustomerKind, CustomerLevel, RfmSegment
 from schema.node import Connection, Node
 from schema.quality import CustomerQuality
 from schema.user import Department, User
 
 if TYPE_CHECKING:
     from schema.contact import Contact
+    from schema.contract import Contract
     from schema.interaction import Interaction
     from schema.opportunity import Opportunity
+    from schema.task import Task
     from schema.ticket import Ticket
+    from schema.timeline import TimelineConnection
 
 
 @strawberry.type(description="A company or person we sell to. Any field may be null by policy.")
@@ -41,6 +45,13 @@ class Customer(Node):
     last_interaction_at: datetime | None = None
     version: int | None = strawberry.field(
         default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom values by key; keys the caller may not read are left out."
+    )
+    segment: RfmSegment | None = strawberry.field(
+        default=None,
+        description="RFM segment of its won deals; readable where their stage and amount are.",
     )
     pk: strawberry.Private[int] = 0
     owner_id: strawberry.Private[int | None] = None
@@ -82,3 +93,23 @@ class Customer(Node):
     @strawberry.field(description="3C data quality: complete, current, accurate.")
     async def quality(self, info: strawberry.Info) -> CustomerQuality | None:
         return await info.context.quality.of(self)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Contracts signed with this customer, by id.")
+    async def contracts(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[Annotated[Contract, strawberry.lazy("schema.contract")]] | None:
+        return await info.context.reader.children(info, self, "contracts", first, after)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Tasks about this customer, by id.")
+    async def tasks(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[Annotated[Task, strawberry.lazy("schema.task")]] | None:
+        return await info.context.reader.children(info, self, "tasks", first, after)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="Follow-ups, stage changes, tickets, contracts, payments: newest first."
+    )
+    async def timeline(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Annotated[TimelineConnection, strawberry.lazy("schema.timeline")] | None:
+        return await info.context.workflow.timeline(self, first, after)  # type: ignore[no-any-return]

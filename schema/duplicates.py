@@ -18,6 +18,7 @@ class DuplicateReason(Enum):
     EMAIL = "EMAIL"
     ID_NUMBER = "ID_NUMBER"
     NAME = "NAME"  # a very similar company name in the same region
+    CUSTOM_FIELD = "CUSTOM_FIELD"  # the same value of a custom field marked unique
 
 
 @strawberry.type(description="Two customers that look like one; `reasons` says why.")

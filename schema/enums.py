@@ -50,3 +50,14 @@ class TicketPriority(Enum):
 class SortDirection(Enum):
     ASC = "ASC"
     DESC = "DESC"
+
+
+@strawberry.enum(description="RFM segments, from recency, frequency and value of won deals.")
+class RfmSegment(Enum):
+    CHAMPIONS = "CHAMPIONS"
+    LOYAL = "LOYAL"
+    PROMISING = "PROMISING"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    AT_RISK = "AT_RISK"
+    HIBERNATING = "HIBERNATING"
+    NO_PURCHASE = "NO_PURCHASE"

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import strawberry
+from strawberry.scalars import JSON
 
 from schema.enums import (
     CustomerKind,
@@ -42,6 +43,9 @@ class CustomerInput:
     total_spend: Decimal | None = UNSET
     owner_id: strawberry.ID | None = UNSET
     department_id: strawberry.ID | None = UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=UNSET, description="Custom field values by key; a null value clears the key."
+    )
 
 
 @strawberry.input(description="Changes to a customer; fields left out stay as they are.")
@@ -57,6 +61,9 @@ class ContactInput:
     phone: str | None = UNSET
     email: str | None = UNSET
     is_decision_maker: bool | None = UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=UNSET, description="Custom field values by key; a null value clears the key."
+    )
 
 
 @strawberry.input
@@ -66,6 +73,9 @@ class ContactPatch:
     phone: str | None = UNSET
     email: str | None = UNSET
     is_decision_maker: bool | None = UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=UNSET, description="Custom field values by key; a null value clears the key."
+    )
 
 
 @strawberry.input(description="A new opportunity; the owner defaults to the caller.")
@@ -76,6 +86,9 @@ class OpportunityInput:
     amount: Decimal | None = UNSET
     expected_close_date: date | None = UNSET
     owner_id: strawberry.ID | None = UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=UNSET, description="Custom field values by key; a null value clears the key."
+    )
 
 
 @strawberry.input(description="A stage may only move forward; each move is kept as history.")
@@ -85,6 +98,9 @@ class OpportunityPatch:
     amount: Decimal | None = UNSET
     expected_close_date: date | None = UNSET
     owner_id: strawberry.ID | None = UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=UNSET, description="Custom field values by key; a null value clears the key."
+    )
 
 
 @strawberry.input
@@ -95,6 +111,9 @@ class TicketInput:
     status: TicketStatus | None = UNSET
     satisfaction: int | None = UNSET
     assignee_id: strawberry.ID | None = UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=UNSET, description="Custom field values by key; a null value clears the key."
+    )
 
 
 @strawberry.input(
@@ -108,6 +127,9 @@ class TicketPatch:
         default=UNSET, description="1 to 5, only once the ticket is resolved."
     )
     assignee_id: strawberry.ID | None = UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=UNSET, description="Custom field values by key; a null value clears the key."
+    )
 
 
 @strawberry.input(description="A follow-up; the author is the caller, the time defaults to now.")

@@ -14,7 +14,13 @@ from enum import Enum
 import strawberry
 
 from schema.customer import Customer
-from schema.enums import CustomerLevel, OpportunityStage, TicketPriority, TicketStatus
+from schema.enums import (
+    CustomerLevel,
+    OpportunityStage,
+    RfmSegment,  # re-exported: insights name it here
+    TicketPriority,
+    TicketStatus,
+)
 from schema.node import PageInfo
 from schema.user import User
 
@@ -134,17 +140,6 @@ class ServiceBoard:
 # -- customerSegments ----------------------------------------------------------------------------
 
 
-@strawberry.enum(description="RFM segments, from recency, frequency and value of won deals.")
-class RfmSegment(Enum):
-    CHAMPIONS = "CHAMPIONS"
-    LOYAL = "LOYAL"
-    PROMISING = "PROMISING"
-    NEEDS_ATTENTION = "NEEDS_ATTENTION"
-    AT_RISK = "AT_RISK"
-    HIBERNATING = "HIBERNATING"
-    NO_PURCHASE = "NO_PURCHASE"
-
-
 @strawberry.type
 class SegmentCount:
     segment: RfmSegment
@@ -189,6 +184,8 @@ class AttentionReason(Enum):
     CHURN_RISK = "CHURN_RISK"
     OVERDUE_FOLLOW_UP = "OVERDUE_FOLLOW_UP"
     URGENT_TICKETS = "URGENT_TICKETS"
+    CONTRACT_EXPIRING = "CONTRACT_EXPIRING"
+    PAYMENT_OVERDUE = "PAYMENT_OVERDUE"
 
 
 @strawberry.type(description="A customer that needs someone now, and why.")
@@ -199,6 +196,10 @@ class AttentionItem:
     )
     follow_up_due_on: date | None = None
     open_urgent_tickets: int | None = None
+    contract_ends_on: date | None = strawberry.field(
+        default=None, description="The soonest end of an active contract within the window."
+    )
+    overdue_payments: int | None = None
     customer_pk: strawberry.Private[int] = 0
 
     @strawberry.field
@@ -255,6 +256,12 @@ class LeaderboardEntry:
     won_count: int | None
     won_amount: Decimal | None
     interactions_logged: int | None
+    contract_value_signed: Decimal | None = strawberry.field(
+        default=None, description="Amount of the contracts starting in the period (finance)."
+    )
+    amount_collected: Decimal | None = strawberry.field(
+        default=None, description="Payments received in the period, by contract owner (finance)."
+    )
     owner_pk: strawberry.Private[int] = 0
 
     @strawberry.field

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Generic, TypeVar
 
 import strawberry
@@ -25,15 +26,31 @@ def to_global_id(type_name: str, pk: int | str) -> str:
 
 
 def from_global_id(global_id: str) -> tuple[str, str]:
-    """(type name, primary key) of an id made by `to_global_id`."""
+    """(type name, primary key) of an id made by `to_global_id`, and only in the form it makes:
+    another spelling of the same bytes (padding, the standard alphabet) is not an id we issued."""
     try:
         raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidGlobalIdError(global_id) from exc
     type_name, sep, pk = raw.partition(":")
-    if not sep or not type_name or not pk:
+    if not sep or not type_name or not pk or to_global_id(type_name, pk) != global_id:
         raise InvalidGlobalIdError(global_id)
     return type_name, pk
+
+
+MAX_BIGINT = 2**63 - 1
+# ASCII digits only: str.isdigit() and int() also take "²", "３" and "٣", which made
+# superscripts an INTERNAL error and fullwidth digits aliases of real ids
+_INTEGER_KEY = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
+
+
+def integer_pk(text: str) -> int | None:
+    """The bigint key `text` spells in canonical form (ASCII digits, no leading zero, within
+    PostgreSQL's BIGINT), or None."""
+    if _INTEGER_KEY.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if value <= MAX_BIGINT else None
 
 
 @strawberry.interface(description="An object with a global id; `node(id)` fetches any of them.")

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from schema.enums import TicketPriority, TicketStatus
 from schema.node import Node
@@ -24,6 +25,9 @@ class Ticket(Node):
     satisfaction: int | None = None
     version: int | None = strawberry.field(
         default=None, description="Send back as expectedVersion to refuse a stale write."
+    )
+    custom_fields: JSON | None = strawberry.field(
+        default=None, description="Custom values by key; keys the caller may not read are left out."
     )
     pk: strawberry.Private[int] = 0
     customer_id: strawberry.Private[int] = 0

@@ -6,9 +6,10 @@ Every answer carries `Cache-Control: no-store` (RFC 6749 §5.1): tokens must not
 Errors are RFC 6749 §5.2 bodies, `{"error", "error_description"}`, with status 400 — except
 wrong credentials at the password grant, which stay 401 because the public contract
 (docs/api.md) fixes that status; the body is the same `invalid_grant` whether or not the user
-exists, after the same amount of hashing. Repeated failures per username and per client address
-are refused with 429 for a while. Logins, failed logins, refresh-token reuse, revocations and
-logouts are audited in the transaction of the change.
+exists, after the same amount of hashing. Repeated failures are refused with 429 for a while
+(`api.auth.throttle`: per username and address, per username from unknown networks, per
+address). Logins, failed logins, refresh-token reuse, revocations and logouts are audited in
+the transaction of the change.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from starlette.routing import Route
 from api.auth.access_tokens import issue_access_token, verify_access_token
 from api.auth.backend import authenticate, bearer_token
 from api.auth.errors import AuthenticationError, unauthorized_response
-from api.auth.throttle import LoginThrottle, ThrottleKey, ThrottleKind, TokenBucketThrottle
+from api.auth.throttle import (
+    LoginKeys,
+    LoginThrottle,
+    ThrottleKey,
+    ThrottleKind,
+    TokenBucketThrottle,
+)
 from api.metrics import count_login_failure, count_login_throttled
 from api.state import AppState
 from audit.chain import append_events
@@ -53,7 +60,13 @@ def login_throttle(state: AppState) -> LoginThrottle:
     """The app's throttle, made on first use; another store can be put in `extras` first."""
     throttle = state.extras.get(THROTTLE_STATE_KEY)
     if throttle is None:
-        throttle = TokenBucketThrottle(state.settings.auth.login_throttle)
+        shared = state.extras.get("shared_store")
+        if shared is not None:  # DOSSIER_REDIS_URL: one throttle for every process
+            from api.hardening.shared_limits import SharedLoginThrottle
+
+            throttle = SharedLoginThrottle(shared, state.settings.auth.login_throttle)
+        else:
+            throttle = TokenBucketThrottle(state.settings.auth.login_throttle)
         state.extras[THROTTLE_STATE_KEY] = throttle
     return throttle
 
@@ -134,12 +147,10 @@ async def _password_grant(request: Request, form: FormData) -> JSONResponse:
         return _error(400, "invalid_request", "username and password are required")
 
     address = _client_address(request)
-    keys = [
-        ThrottleKey(ThrottleKind.USERNAME, normalize_username(username)),
-        ThrottleKey(ThrottleKind.ADDRESS, address),
-    ]
+    keys = LoginKeys.of(normalize_username(username), address)
     throttle = login_throttle(state)
-    wait = await throttle.retry_after(keys)
+    known = await throttle.remembers(keys.known_network)
+    wait = await throttle.retry_after(keys.checked(from_known_network=known))
     if wait is not None:
         log.warning("login throttled for %r from %s (%d s)", username[:100], address, wait)
         count_login_throttled()
@@ -174,10 +185,13 @@ async def _password_grant(request: Request, form: FormData) -> JSONResponse:
         await append_events(session, [event])
 
     if body is None:
-        await throttle.record_failure(keys)
+        await throttle.record_failure(keys.spent)
         count_login_failure()
         return _error(401, "invalid_grant", INVALID_CREDENTIALS)
-    await throttle.reset(keys[0])
+    await throttle.reset(keys.pair)
+    await throttle.remember(
+        keys.known_network, state.settings.auth.login_throttle.known_network_seconds
+    )
     return _answer(body)
 
 

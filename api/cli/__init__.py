@@ -22,6 +22,9 @@ COMMANDS: dict[str, str] = {
     "audit": "api.cli.audit:audit",
     "policy": "api.cli.policy:policy",
     "import": "api.cli.importer:import_",
+    "deliver": "api.cli.deliver:deliver",
+    "remind": "api.cli.remind:remind",
+    "worker": "api.cli.worker:worker",
     "schema": "api.cli.schema:schema",
     "keys": "api.cli.keys:keys",
 }
@@ -35,6 +38,9 @@ SHORT_HELP: dict[str, str] = {
     "audit": "Inspect and verify the audit trail.",
     "policy": "Inspect and change access policies.",
     "import": "Import customers from CSV or Excel files.",
+    "deliver": "Run a webhook delivery worker (any number may run at once).",
+    "remind": "Create due reminder tasks once (follow-ups, renewals, overdue payments).",
+    "worker": "Run background jobs: exports, imports, digests, insight refreshes.",
     "schema": "Print the GraphQL schema as SDL (or write schema.graphql).",
     "keys": "Generate fresh values for every secret setting.",
 }

@@ -58,3 +58,9 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def security_headers() -> list[tuple[bytes, bytes]]:
+    """The headers of every API answer, for answers made outside the app (the HTTP server's)."""
+    pairs = [*_ALWAYS.items(), ("Content-Security-Policy", API_CSP), ("Cache-Control", "no-store")]
+    return [(name.lower().encode(), value.encode()) for name, value in pairs]

@@ -31,6 +31,11 @@ from resolvers.errors import ForbiddenError
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 
 
+def scrub_suggestions(message: str) -> str:
+    """`message` without graphql-core's "Did you mean …?" hint."""
+    return _SUGGESTION.sub("", message)
+
+
 class IntrospectionDisabledError(ForbiddenError):
     """Introspection is off for this caller; `field` names the meta-field asked for."""
 
@@ -104,4 +109,4 @@ class ScrubSuggestions(SchemaExtension):
         yield
         result = self.execution_context.result
         for error in getattr(result, "errors", None) or ():
-            error.message = _SUGGESTION.sub("", error.message)
+            error.message = scrub_suggestions(error.message)

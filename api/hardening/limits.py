@@ -69,6 +69,14 @@ class QueryTooComplexError(DossierError):
         )
 
 
+def too_many_tokens(error: Exception, max_tokens: int) -> QueryTooComplexError | None:
+    """The refusal a parser error stands for when the token or comment limit stopped it."""
+    found = _TOO_MANY.search(str(getattr(error, "message", error)))
+    if found is None:
+        return None
+    return QueryTooComplexError(found.group(2), int(found.group(1)) + 1, max_tokens, cost=0)
+
+
 # -- pass 2: the operation -------------------------------------------------------------------
 
 
@@ -336,12 +344,9 @@ class QueryLimitsExtension(SchemaExtension):
             yield
         except GraphQLSyntaxError as error:
             # the parse ran inside the parser cache's hook, so its error passes through here
-            found = _TOO_MANY.search(error.message)
-            if found is None:
+            refusal = too_many_tokens(error, self.limits.max_tokens)
+            if refusal is None:
                 raise
-            refusal = QueryTooComplexError(
-                found.group(2), int(found.group(1)) + 1, self.limits.max_tokens, cost=0
-            )
             self._log(refusal)
             raise refusal from error
 

@@ -18,9 +18,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, Timestamped
+from db.models.custom_field import HasCustomFields
 
 
-class Contact(Timestamped, Base):
+class Contact(HasCustomFields, Timestamped, Base):
     """A person at a customer. `phone` is encrypted at rest like the customer's."""
 
     __tablename__ = "contacts"

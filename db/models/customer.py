@@ -21,9 +21,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, Timestamped
+from db.models.custom_field import HasCustomFields
 
 
-class Customer(Timestamped, Base):
+class Customer(HasCustomFields, Timestamped, Base):
     """A company or person we sell to; the root of the 360° view and of every row scope.
 
     `phone` and `id_number` are stored encrypted (`*_enc`, see db.crypto) beside a keyed blind

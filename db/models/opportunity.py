@@ -20,11 +20,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, Timestamped
+from db.models.custom_field import HasCustomFields
 
 STAGES = ("LEAD", "QUALIFIED", "PROPOSAL", "NEGOTIATION", "WON", "LOST")
 
 
-class Opportunity(Timestamped, Base):
+class Opportunity(HasCustomFields, Timestamped, Base):
     """A possible sale to a customer, moving through the stages of the funnel."""
 
     __tablename__ = "opportunities"

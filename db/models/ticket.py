@@ -18,12 +18,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, Timestamped
+from db.models.custom_field import HasCustomFields
 
 STATUSES = ("OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED")
 PRIORITIES = ("LOW", "NORMAL", "HIGH", "URGENT")
 
 
-class Ticket(Timestamped, Base):
+class Ticket(HasCustomFields, Timestamped, Base):
     """A service request raised by a customer."""
 
     __tablename__ = "tickets"

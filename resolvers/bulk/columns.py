@@ -38,6 +38,14 @@ CUSTOMER_HEADERS: Mapping[str, tuple[str, ...]] = {
 EXPORT_ONLY = ("id", "owner", "department", "createdAt", "updatedAt", "lastInteractionAt")
 
 
+CUSTOM_COLUMN = "cf."
+
+
+def is_custom(name: str) -> bool:
+    """A custom field's column, `cf.<key>`; whether the key exists the import's check says."""
+    return name.startswith(CUSTOM_COLUMN) and len(name) > len(CUSTOM_COLUMN)
+
+
 def _index(headers: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
     index: dict[str, str] = {}
     for field, aliases in headers.items():
@@ -71,7 +79,7 @@ def map_columns(
     """Match a header row to customer fields, or raise `FileRejectedError` saying what is wrong."""
     explicit = {fold(key): value for key, value in (mapping or {}).items()}
     for target in explicit.values():
-        if target is not None and target not in CUSTOMER_HEADERS:
+        if target is not None and target not in CUSTOMER_HEADERS and not is_custom(target):
             raise FileRejectedError(
                 Problem.MISSING_COLUMNS,
                 f"mapping names {target!r}, which is not an importable field "
@@ -85,6 +93,8 @@ def map_columns(
         if not key:
             continue
         field = explicit[key] if key in explicit else _CUSTOMER_INDEX.get(key)
+        if field is None and is_custom(title.strip()):
+            field = title.strip()  # `cf.<key>` as our exports write it; keys are case-sensitive
         if field is None:
             ignored.append(title)
             continue

@@ -72,6 +72,37 @@ def _segment(r: Any, f: Any, m: Any) -> ColumnElement[str]:
     )
 
 
+def customer_segment() -> ColumnElement[str]:
+    """`Customer.segment`: the RFM segment of the row's customer, by the thresholds above, from
+    all its won deals (a correlated scalar subquery on `customers`).
+
+    Who may read it is policy (`policy.vocabulary.DERIVED`): only where the caller may read
+    the customer's opportunities, their stage and their amounts, so the segment never tells
+    what the deals would not.
+    """
+    o, h = OPPORTUNITIES.c, CHANGES.c
+    won_at = (
+        select(func.max(h.at))
+        .where(h.opportunity_id == o.id, h.to_stage == "WON")
+        .scalar_subquery()
+    )
+    last_won = func.max(func.coalesce(won_at, o.updated_at))
+    days = func.extract("epoch", func.now() - last_won) / SECONDS_PER_DAY
+    r = case(
+        (last_won.is_(None), 1),
+        *[(days <= bound, score) for score, bound in zip((5, 4, 3, 2), RECENCY_DAYS, strict=True)],
+        else_=1,
+    )
+    f = _rising(func.count(), FREQUENCY_WINS)
+    m = _rising(func.coalesce(func.sum(o.amount), 0), MONETARY_AMOUNTS)
+    # an aggregate without GROUP BY gives one row even for no deals: NO_PURCHASE
+    return (
+        select(_segment(r, f, m))
+        .where(o.customer_id == CUSTOMERS.c.id, o.stage == "WON", o.archived_at.is_(None))
+        .scalar_subquery()
+    )
+
+
 async def customer_segments(
     context: RequestContext, filter: InsightFilter | None
 ) -> CustomerSegments:

@@ -27,6 +27,7 @@ from resolvers.mutations.common import (
     load_customer,
     require_writable,
 )
+from resolvers.mutations.custom_values import policy_names, take_custom, write_custom
 from resolvers.records import CUSTOMER
 from resolvers.writes import record
 from validation.errors import ValidationFailed
@@ -80,6 +81,13 @@ class ChildWrite:
     references: dict[str, Any]  # id inputs given (global ids, or None)
     facts: Facts
     customer: CustomerRow | None = None
+    custom: dict[str, Any] | None = None  # `customFields` given, by key
+
+    def write_custom(
+        self, context: RequestContext, kind: ChildKind, row: Any, *, creating: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Validate and apply the custom values; (before, after) by policy name, for the trail."""
+        return write_custom(context, kind.resource, row, self.custom, creating=creating)
 
 
 def split_input(kind: ChildKind, input: object) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -102,12 +110,13 @@ async def prepare_create(
     customer_pk = pk_of(input.customer_id, "Customer", "input.customerId")
     customer = await load_customer(context, session, customer_pk, kind.resource, Action.CREATE)
     data, references = split_input(kind, input)
+    custom = take_custom(data)
     facts = customer_facts(customer)
     require_writable(
-        context, kind.resource, kind.type_name, policy_fields(kind, data, references),
-        Action.CREATE, facts,
+        context, kind.resource, kind.type_name,
+        [*policy_fields(kind, data, references), *policy_names(custom)], Action.CREATE, facts,
     )  # fmt: skip
-    return ChildWrite(data, references, facts, customer)
+    return ChildWrite(data, references, facts, customer, custom)
 
 
 async def load_child(
@@ -141,11 +150,12 @@ async def prepare_update(
 ) -> tuple[Any, ChildWrite]:
     row, facts = await load_child(context, session, kind, pk_of(id, kind.type_name, "id"))
     data, references = split_input(kind, input)
+    custom = take_custom(data)
     require_writable(
-        context, kind.resource, kind.type_name, policy_fields(kind, data, references),
-        Action.UPDATE, facts,
+        context, kind.resource, kind.type_name,
+        [*policy_fields(kind, data, references), *policy_names(custom)], Action.UPDATE, facts,
     )  # fmt: skip
-    return row, ChildWrite(data, references, facts)
+    return row, ChildWrite(data, references, facts, custom=custom)
 
 
 def validated(check: Callable[[], Any]) -> Any:
@@ -164,7 +174,7 @@ async def record_change(
     before: Mapping[str, Any],
     after: Mapping[str, Any],
 ) -> dict[str, Any]:
-    changes = change_set(kind.resource, before, after)
+    changes = change_set(kind.resource, before, after, context.decisions.snapshot.catalog)
     await record(context, session, action, kind.resource.value, [row.id],
                  changes=changes, fields=changes)  # fmt: skip
     return changes

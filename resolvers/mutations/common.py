@@ -28,7 +28,8 @@ from audit.masking import mask_value
 from db.models import Customer as CustomerRow
 from db.models import Department as DepartmentRow
 from db.models import User as UserRow
-from policy.vocabulary import SENSITIVE, Action, Resource
+from policy.custom_fields import FieldCatalog, built_in_catalog
+from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError, ConflictError, ForbiddenError, NotFoundError
 from resolvers.filters import pk_of
@@ -39,6 +40,8 @@ from validation.vocabulary import Vocabularies, VocabularyCache
 # the merged vocabularies of this process, re-read only when an admin adds a term; it would sit
 # on the application state, but `api/` is not this module's to change (see issue 6 report)
 VOCABULARIES = VocabularyCache()
+
+_BUILT_IN = built_in_catalog()
 
 # customer row facts a predicate is evaluated on: (owner, department, customer id)
 Facts = tuple[int | None, int | None, int]
@@ -132,27 +135,38 @@ def check_version(
         )
 
 
-def audit_value(resource: Resource, name: str, value: Any) -> Any:
-    """A value as the trail may hold it: sensitive ones masked, enums and tuples plain."""
+def audit_value(
+    resource: Resource, name: str, value: Any, catalog: FieldCatalog | None = None
+) -> Any:
+    """A value as the trail may hold it: sensitive ones masked, enums and tuples plain.
+
+    `catalog` says which fields are sensitive (the request's policy snapshot); without one,
+    the built-in set seeded by migration 0013.
+    """
     if value is None:
         return None
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, tuple):
         value = list(value)
-    if name in SENSITIVE.get(resource, frozenset()):  # masked whatever a policy allows
+    if (catalog or _BUILT_IN).is_sensitive(resource, name):  # masked whatever a policy allows
+        if isinstance(value, list):
+            return [mask_value(str(v)) for v in value]
         return mask_value(str(value))
     return value
 
 
 def change_set(
-    resource: Resource, old: Mapping[str, Any], new: Mapping[str, Any]
+    resource: Resource,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    catalog: FieldCatalog | None = None,
 ) -> dict[str, dict[str, Any]]:
     """`{field: {old, new}}` for the fields whose value differs, masked for the trail."""
     return {
         name: {
-            "old": audit_value(resource, name, old.get(name)),
-            "new": audit_value(resource, name, value),
+            "old": audit_value(resource, name, old.get(name), catalog),
+            "new": audit_value(resource, name, value, catalog),
         }
         for name, value in sorted(new.items())
         if _plain(old.get(name)) != _plain(value)

@@ -42,10 +42,14 @@ class ContactMutation:
             values = validated(lambda: validate_contact_input(prepared.data)).changes()
             row = ContactRow(customer_id=prepared.facts[2], version=1)
             CONTACT.apply(row, values, context.cipher)
+            custom_before, custom_after = prepared.write_custom(
+                context, CONTACT, row, creating=True
+            )
             session.add(row)
             await session.flush()
             after = {CONTACT.api_names[a]: v for a, v in values.items()}
-            await record_change(context, session, CONTACT, AuditAction.CREATE, row, {}, after)
+            await record_change(context, session, CONTACT, AuditAction.CREATE, row,
+                                custom_before, after | custom_after)  # fmt: skip
             pk = row.id
         return await reread(info, "Contact", pk)  # type: ignore[no-any-return]
 
@@ -68,8 +72,12 @@ class ContactMutation:
             before = CONTACT.values_of(row, context.cipher)
             after = {CONTACT.api_names[a]: v for a, v in values.items()}
             CONTACT.apply(row, values, context.cipher)
+            custom_before, custom_after = prepared.write_custom(
+                context, CONTACT, row, creating=False
+            )
             row.version = row.version + 1
             await session.flush()
-            await record_change(context, session, CONTACT, AuditAction.UPDATE, row, before, after)
+            await record_change(context, session, CONTACT, AuditAction.UPDATE, row,
+                                before | custom_before, after | custom_after)  # fmt: skip
             pk = row.id
         return await reread(info, "Contact", pk)  # type: ignore[no-any-return]

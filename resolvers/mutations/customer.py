@@ -33,7 +33,13 @@ from resolvers.mutations.common import (
     reread,
     vocabularies,
 )
-from resolvers.mutations.duplicates import Probe, duplicate_error, find_duplicates
+from resolvers.mutations.custom_values import policy_names, take_custom, write_custom
+from resolvers.mutations.duplicates import (
+    Probe,
+    duplicate_error,
+    find_custom_duplicates,
+    find_duplicates,
+)
 from resolvers.writes import record, require, write
 from schema.customer import Customer
 from schema.inputs import CustomerInput, CustomerPatch
@@ -129,6 +135,16 @@ async def refuse_duplicates(
         raise duplicate_error(matches)
 
 
+async def refuse_custom_duplicates(
+    context: RequestContext, session: AsyncSession, row: CustomerRow
+) -> None:
+    """DUPLICATE when a custom field marked unique has this value on another customer."""
+    values = dict(row.custom_fields or {})
+    matches = await find_custom_duplicates(context, session, values, exclude=row.id)
+    if matches:
+        raise duplicate_error(matches)
+
+
 def _validated(check: Any) -> NormalisedCustomer:
     try:
         result: NormalisedCustomer = check()
@@ -154,6 +170,7 @@ async def create_customer(
     context: RequestContext = info.context
     require(context, Resource.CUSTOMER, Action.CREATE, "createCustomer")
     data = given(input, skip=("owner_id", "department_id"))
+    custom = take_custom(data)
     ownership = given(input)
     async with write(context) as session:
         owner = context.principal.user_id
@@ -172,7 +189,11 @@ async def create_customer(
             raise ForbiddenError("Mutation.createCustomer", "Only staff create customers")
         facts: Facts = (owner, department, 0)
         _require_ownership(context, Action.CREATE, facts, ownership)
-        fields = [*data, *(OWNERSHIP[k] for k in ownership if k in OWNERSHIP)]
+        fields = [
+            *data,
+            *policy_names(custom),
+            *(OWNERSHIP[k] for k in ownership if k in OWNERSHIP),
+        ]
         require_writable(context, Resource.CUSTOMER, "Customer", fields, Action.CREATE, facts)
         vocab = await vocabularies(session)
         normalised = _validated(lambda: validate_customer_input(data, vocabularies=vocab))
@@ -181,12 +202,16 @@ async def create_customer(
             await refuse_duplicates(context, session, values)
         row = CustomerRow(owner_id=owner, department_id=department, version=1)
         apply_values(row, values, context.cipher)
+        _, custom_after = write_custom(context, Resource.CUSTOMER, row, custom, creating=True)
+        if not force:
+            await refuse_custom_duplicates(context, session, row)
         session.add(row)
         await session.flush()
-        new = {API_NAMES[a]: v for a, v in values.items()}
+        new = {API_NAMES[a]: v for a, v in values.items()} | custom_after
         new |= {"ownerId": owner, "departmentId": department}
+        changes = change_set(Resource.CUSTOMER, {}, new, context.decisions.snapshot.catalog)
         await record(context, session, AuditAction.CREATE, "customer", [row.id],
-                     changes=change_set(Resource.CUSTOMER, {}, new), fields=new)  # fmt: skip
+                     changes=changes, fields=new)  # fmt: skip
         pk = row.id
     return await reread(info, "Customer", pk)  # type: ignore[no-any-return]
 
@@ -203,6 +228,7 @@ async def update_customer(
     require(context, Resource.CUSTOMER, Action.UPDATE, "updateCustomer")
     pk = pk_of(id, "Customer", "id")
     data = given(input, skip=("owner_id", "department_id"))
+    custom = take_custom(data)
     ownership = given(input)
     ownership = {k: v for k, v in ownership.items() if k in OWNERSHIP}
     async with write(context) as session:
@@ -220,7 +246,7 @@ async def update_customer(
                 session, ownership["departmentId"], "input.departmentId"
             )
         new_facts: Facts = (owner, department, pk)
-        fields = [*data, *(OWNERSHIP[k] for k in ownership)]
+        fields = [*data, *policy_names(custom), *(OWNERSHIP[k] for k in ownership)]
         require_writable(
             context, Resource.CUSTOMER, "Customer", fields, Action.UPDATE, old_facts, new_facts
         )
@@ -237,10 +263,18 @@ async def update_customer(
         values = normalised.changes()
         before = stored_values(row, context.cipher)
         after = {API_NAMES[a]: v for a, v in values.items()}
-        changes = change_set(Resource.CUSTOMER, before, after)
+        catalog = context.decisions.snapshot.catalog
+        custom_before, custom_after = write_custom(
+            context, Resource.CUSTOMER, row, custom, creating=False
+        )
+        if custom_after and not force:
+            await refuse_custom_duplicates(context, session, row)
+        changes = change_set(
+            Resource.CUSTOMER, before | custom_before, after | custom_after, catalog
+        )
         was = {"ownerId": row.owner_id, "departmentId": row.department_id}
         changes |= change_set(
-            Resource.CUSTOMER, was, {"ownerId": owner, "departmentId": department}
+            Resource.CUSTOMER, was, {"ownerId": owner, "departmentId": department}, catalog
         )
         if changes:
             changed = {ATTRIBUTES[n] for n in changes if n in ATTRIBUTES} & IDENTIFYING

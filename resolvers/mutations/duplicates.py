@@ -152,6 +152,42 @@ async def _named(
     return matches
 
 
+async def find_custom_duplicates(
+    context: RequestContext, session: AsyncSession, values: dict[str, Any], exclude: int | None
+) -> list[Match]:
+    """Live customers the caller may read sharing a value of a custom field marked unique.
+
+    The field must be readable on the match, as for built-in reasons; sensitive fields are
+    stored encrypted with a fresh nonce, so they cannot be compared and are not used.
+    """
+    rows = context.decisions.rows(Resource.CUSTOMER, Action.READ)
+    if rows.is_never:
+        return []
+    base: list[ColumnElement[bool]] = [rows.sql(_facts()), CUSTOMERS.c.archived_at.is_(None)]
+    if exclude is not None:
+        base.append(CUSTOMERS.c.id != exclude)
+    selects = []
+    for definition in context.decisions.snapshot.catalog.active(Resource.CUSTOMER):
+        value = values.get(definition.key)
+        if not definition.unique or definition.sensitive or value is None:
+            continue
+        readable = _readable(context, definition.field)
+        if readable.is_never:
+            continue
+        selects.append(
+            select(CUSTOMERS.c.id).where(
+                *base,
+                CUSTOMERS.c.custom_fields.contains({definition.key: value}),
+                readable.sql(_facts()),
+            )
+        )
+    if not selects:
+        return []
+    found = sorted({pk for (pk,) in (await session.execute(union_all(*selects))).all()})
+    matches = [Match(pk, reasons=[DuplicateReason.CUSTOM_FIELD]) for pk in found]
+    return await _named(context, session, matches) if matches else []
+
+
 def duplicate_error(matches: Sequence[Match]) -> DuplicateError:
     return DuplicateError(
         f"Likely a duplicate of {len(matches)} existing customer(s); "

@@ -59,12 +59,16 @@ class OpportunityMutation:
                 owner = await existing_user(session, prepared.references["ownerId"], "ownerId")
             row = OpportunityRow(customer_id=prepared.facts[2], owner_id=owner, version=1)
             OPPORTUNITY.apply(row, values, context.cipher)
+            custom_before, custom_after = prepared.write_custom(
+                context, OPPORTUNITY, row, creating=True
+            )
             session.add(row)
             await session.flush()
             await _stage_moved(context, session, row.id, None, str(values["stage"]))
             await touch_customer(session, row.customer_id)
             after = {OPPORTUNITY.api_names[a]: v for a, v in values.items()} | {"ownerId": owner}
-            await record_change(context, session, OPPORTUNITY, AuditAction.CREATE, row, {}, after)
+            await record_change(context, session, OPPORTUNITY, AuditAction.CREATE, row,
+                                custom_before, after | custom_after)  # fmt: skip
             pk = row.id
         return await reread(info, "Opportunity", pk)  # type: ignore[no-any-return]
 
@@ -94,13 +98,17 @@ class OpportunityMutation:
                 row.owner_id = after["ownerId"]
             old_stage = row.stage
             OPPORTUNITY.apply(row, values, context.cipher)
+            custom_before, custom_after = prepared.write_custom(
+                context, OPPORTUNITY, row, creating=False
+            )
             row.version = row.version + 1
             if "stage" in values and str(values["stage"]) != old_stage:
                 await _stage_moved(context, session, row.id, old_stage, str(values["stage"]))
             await session.flush()
             await touch_customer(session, row.customer_id)
             await record_change(
-                context, session, OPPORTUNITY, AuditAction.UPDATE, row, before, after
-            )
+                context, session, OPPORTUNITY, AuditAction.UPDATE, row,
+                before | custom_before, after | custom_after,
+            )  # fmt: skip
             pk = row.id
         return await reread(info, "Opportunity", pk)  # type: ignore[no-any-return]

@@ -57,6 +57,7 @@ class TicketMutation:
             assignee = await _assignee(session, prepared.references)
             row = TicketRow(customer_id=prepared.facts[2], assignee_id=assignee, version=1)
             TICKET.apply(row, values, context.cipher)
+            custom_before, custom_after = prepared.write_custom(context, TICKET, row, creating=True)
             after = {TICKET.api_names[a]: v for a, v in values.items()}
             if normalised.resolved_at_change:
                 row.resolved_at = after["resolvedAt"] = await _now(session)
@@ -65,7 +66,8 @@ class TicketMutation:
             session.add(row)
             await session.flush()
             await touch_customer(session, row.customer_id)
-            await record_change(context, session, TICKET, AuditAction.CREATE, row, {}, after)
+            await record_change(context, session, TICKET, AuditAction.CREATE, row,
+                                custom_before, after | custom_after)  # fmt: skip
             pk = row.id
         return await reread(info, "Ticket", pk)  # type: ignore[no-any-return]
 
@@ -96,9 +98,13 @@ class TicketMutation:
             elif normalised.resolved_at_change is False:
                 row.resolved_at = after["resolvedAt"] = None
             TICKET.apply(row, values, context.cipher)
+            custom_before, custom_after = prepared.write_custom(
+                context, TICKET, row, creating=False
+            )
             row.version = row.version + 1
             await session.flush()
             await touch_customer(session, row.customer_id)
-            await record_change(context, session, TICKET, AuditAction.UPDATE, row, before, after)
+            await record_change(context, session, TICKET, AuditAction.UPDATE, row,
+                                before | custom_before, after | custom_after)  # fmt: skip
             pk = row.id
         return await reread(info, "Ticket", pk)  # type: ignore[no-any-return]

@@ -14,7 +14,9 @@ every level below it. The aggregates that build a list's JSON also fold its rows
 (`string_agg` of ids, `bool_or` of flags), so one pass over the rows yields everything.
 
 The statement's columns: the response's `data` object, the names of withheld fields (FORBIDDEN
-and the DENIED audit event), then one array of ids per level for the read log.
+and the DENIED audit event), one array of ids per level for the read log, then per level and
+row-dependent field the ids of the rows that field was withheld on (so the log names, per
+record, the fields it actually disclosed).
 """
 
 from __future__ import annotations
@@ -208,7 +210,12 @@ class ReadCompiler:
         data = json_object(pairs)
         withheld = [d for level in self.levels for d in self._withheld(level)]
         denied = func.array_remove(array(withheld), null()) if withheld else array([], type_=Text)
-        ids = [self._level_ids(level) for level in self.levels]
+        ids = [self._level_ids(level, level.ids) for level in self.levels]
+        ids += [
+            self._level_ids(level, level.masked(field))
+            for level in self.levels
+            for field in level.plan.row_dependent
+        ]
         # as UTF-8 bytes: asyncpg hands bytea over as it came, where text was decoded to a str
         # only to be encoded again for the response (~55 µs of a 44 kB view, measured)
         utf8 = func.convert_to(cast(data, Text), literal_column("'UTF8'"))
@@ -261,11 +268,12 @@ class ReadCompiler:
         live = [spec.table.c.archived_at.is_(None)] if spec.has_archive else []
         return [allowed.sql(facts), *live]
 
-    def _level_ids(self, level: Level) -> ColumnElement[Any]:
-        """The ids of `level`'s rows for the read log; integer keys as int8[], which asyncpg
-        decodes to ints in C and the log sorts as integers (as text, sorting them by length and
-        text cost ~0.15 ms per 550-id view)."""
-        joined = func.string_to_array(self._marks[level.ids], _COMMA)
+    def _level_ids(self, level: Level, mark: str) -> ColumnElement[Any]:
+        """The ids of `level`'s rows under `mark` (all of them, or those a field was withheld
+        on) for the read log; integer keys as int8[], which asyncpg decodes to ints in C and
+        the log sorts as integers (as text, sorting them by length and text cost ~0.15 ms per
+        550-id view)."""
+        joined = func.string_to_array(self._marks[mark], _COMMA)
         if isinstance(level.rows.c._pk.type, Integer):
             return cast(joined, ARRAY(BigInteger))
         return joined
@@ -278,8 +286,8 @@ class ReadCompiler:
             flag = self._marks[level.hidden(field)]
             found.append(case((flag, constant(f"{type_name}.{field.name}"))))
         for field in level.plan.row_dependent:
-            flag = self._marks[level.masked(field)]
-            found.append(case((flag, constant(f"{type_name}.{field.name}"))))
+            withheld_on = self._marks[level.masked(field)]
+            found.append(case((withheld_on.isnot(None), constant(f"{type_name}.{field.name}"))))
         return found
 
     def _group(self, source: FromClause, columns: list[Any], marks: Marks, kept: Any = None) -> Any:
@@ -486,8 +494,10 @@ class ReadCompiler:
             marks.append((level.hidden(field), FLAG))
             columns.append(true().label(level.hidden(field)))
         for field in level.plan.row_dependent:
-            marks.append((level.masked(field), FLAG))
-            columns.append(not_(rows.c[f"_can_{field.name}"]).label(level.masked(field)))
+            # the ids of the rows it was withheld on: the read log's per-record disclosure
+            marks.append((level.masked(field), IDS))
+            withheld_here = case((not_(rows.c[f"_can_{field.name}"]), cast(rows.c._pk, Text)))
+            columns.append(withheld_here.label(level.masked(field)))
         source: Any = rows
         for joined, joined_marks in joins.laterals:
             source = source.outerjoin(joined, true())

@@ -33,7 +33,7 @@ CACHED_STATEMENTS = 64  # per principal and policy version
 # the answer; `{"$enc"` can only be structure (inside a JSON string a quote is escaped)
 _ENCRYPTED = re.compile(
     re.escape(b'{"' + ENCRYPTED_KEY.encode() + b'"')
-    + rb'\s*:\s*"([a-z_.]+)"\s*,\s*"v"\s*:\s*"((?:[^"\\]|\\.)*)"\s*\}'
+    + rb'\s*:\s*"([A-Za-z0-9_.]+)"\s*,\s*"v"\s*:\s*"((?:[^"\\]|\\.)*)"\s*\}'
 )
 
 
@@ -53,7 +53,10 @@ class LevelRead:
     """What one level's rows add to the read log."""
 
     resource: str
+    type_name: str
     fields: tuple[str, ...]
+    masked: tuple[str, ...]  # row-dependent fields, in the order of their id columns
+    hidden: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,13 @@ def compile_read(
         for name in compiled.positiontup or ()
     )
     levels = tuple(
-        LevelRead(level.spec.resource.value, tuple(level.plan.returned_fields))
+        LevelRead(
+            level.spec.resource.value,
+            level.spec.type_name,
+            tuple(level.plan.returned_fields),
+            tuple(f.name for f in level.plan.row_dependent),
+            tuple(f.name for f in level.plan.hidden),
+        )
         for level in compiler.levels
     )
     decrypts = any(
@@ -197,9 +206,18 @@ async def _run(context: RequestContext, read: CompiledRead) -> RawJSON:
         count_statement()
         row = await raw.driver_connection.fetchrow(read.sql, *read.arguments)  # type: ignore[union-attr]
     data, denied, *ids = row
-    for level, level_ids in zip(read.levels, ids, strict=True):
+    masked_ids = iter(ids[len(read.levels) :])
+    for level, level_ids in zip(read.levels, ids, strict=False):
+        masked = {name: next(masked_ids) for name in level.masked}
         if level_ids:
-            context.reads.note(level.resource, level_ids, level.fields)
+            context.reads.note(
+                level.resource,
+                level_ids,
+                level.fields,
+                type_name=level.type_name,
+                masked=masked,
+                hidden=level.hidden,
+            )
     for name in denied:
         context.deny(name)
     if read.decrypts:

@@ -75,6 +75,8 @@ def _python_type(spec: RecordSpec, field: FieldSpec) -> type:
 
 def field_value(spec: RecordSpec, field: FieldSpec, column: ColumnElement[Any]) -> Any:
     """The JSON value of one scalar field, as `resolvers.direct` would output it."""
+    if field.is_custom:
+        return column  # JSON built by `resolvers.masking.plan_custom_fields`, keys masked
     if field.encrypted_as is not None:
         # decrypted in Python after the statement (keys never reach the database): a marker
         # object no text value can produce — inside a JSON string every `"` is escaped

@@ -206,3 +206,22 @@ async def test_refresh_after_expiry_is_refused(
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     assert (await _refresh(client, token)).json()["error_description"] == "expired"
+
+
+async def test_a_family_revoked_for_reuse_ends_its_access_tokens_at_once(
+    client: httpx.AsyncClient, probe_client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    """The thief who replayed a refresh token may hold the access token of the pair it got;
+    it must stop working now, not when it expires (900 s later)."""
+    user = await make_user()
+    stolen = (await login(client, user.username, PASSWORD)).json()["refresh_token"]
+    pair = (await _refresh(client, stolen)).json()
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert (await probe_client.get("/whoami", headers=headers)).status_code == 200
+    assert (await _refresh(client, stolen)).status_code == 400  # the replay (RFC 6749 §5.2: invalid_grant)
+    refused = await probe_client.get("/whoami", headers=headers)
+    assert refused.status_code == 401
+    # a fresh login works again
+    again = (await login(client, user.username, PASSWORD)).json()
+    fresh = {"Authorization": f"Bearer {again['access_token']}"}
+    assert (await probe_client.get("/whoami", headers=fresh)).status_code == 200

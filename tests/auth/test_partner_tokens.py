@@ -172,4 +172,5 @@ def test_scope_vocabulary_is_closed() -> None:
         "contacts:read",
         "opportunities:read",
         "tickets:read",
+        "lead:create",  # captureLead (issue 20)
     }

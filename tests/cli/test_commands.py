@@ -17,17 +17,9 @@ from db.migrate import alembic_config
 from tests.conftest import settings_for
 
 ALL_COMMANDS = (
-    "serve",
-    "seed",
-    "migrate",
-    "user",
-    "token",
-    "audit",
-    "policy",
-    "import",
-    "schema",
-    "keys",
-)
+    "serve", "seed", "migrate", "user", "token", "audit", "policy", "import", "deliver",
+    "remind", "worker", "schema", "keys",
+)  # fmt: skip
 
 
 def _fetchval(url: str, sql: str) -> object:

@@ -8,6 +8,7 @@ value it allows must come back unaltered.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -32,10 +33,13 @@ from schema.node import to_global_id
 from tests.conftest import fresh_database, settings_for
 
 PROBE = "alice"
-CUSTOMER_FIELDS = ("name", "region", "industry", "phone", "email", "totalSpend", "creditCode")
-CONTACT_FIELDS = ("name", "title", "phone", "email")
+CUSTOMER_FIELDS = ("name", "region", "industry", "phone", "email", "totalSpend", "creditCode",
+                   "customFields")  # fmt: skip
+CONTACT_FIELDS = ("name", "title", "phone", "email", "customFields")
+# custom fields (resource, key, sensitive): each key is a field `cf.<key>` of its own
+CUSTOM = (("customer", "tier", False), ("customer", "secret", True), ("contact", "badge", False))
 SENSITIVE = {
-    "customer": {"phone", "email", "idNumber", "totalSpend", "creditCode"},
+    "customer": {"phone", "email", "idNumber", "totalSpend", "creditCode", "cf.secret"},
     "contact": {"phone", "email"},
 }
 RESOURCES = (
@@ -52,6 +56,11 @@ RESOURCES = (
     "contact.*",
     "contact.phone",
     "contact.{name,title}",
+    "customer.cf.tier",
+    "customer.cf.secret",
+    "customer.cf.*",
+    "contact.cf.badge",
+    "contact.cf.*",
 )
 SCOPES = ("OWN", "DEPARTMENT", "SUBTREE", "ALL")
 
@@ -92,6 +101,7 @@ async def world(world_url: str, data_dir: Path) -> AsyncIterator[World]:
     await upgrade_to_head(engine)
     await seed_demo(engine, settings.field_cipher, customers=24)
     cipher = settings.field_cipher
+    await define_custom_fields(engine, cipher)
     async with engine.connect() as connection:
         user_id = (
             await connection.execute(text("SELECT id FROM users WHERE username = :u"), {"u": PROBE})
@@ -111,6 +121,7 @@ async def world(world_url: str, data_dir: Path) -> AsyncIterator[World]:
                 "phone": cipher.decrypt("customer.phone", r.phone_enc),
                 "totalSpend": r.total_spend,
                 "creditCode": r.credit_code,
+                "customFields": clear_custom("customer", r.custom_fields, cipher),
             }
             for r in await connection.execute(text("SELECT * FROM customers"))
         }
@@ -123,12 +134,54 @@ async def world(world_url: str, data_dir: Path) -> AsyncIterator[World]:
                     "title": r.title,
                     "email": r.email,
                     "phone": cipher.decrypt("contact.phone", r.phone_enc),
+                    "customFields": clear_custom("contact", r.custom_fields, cipher),
                 }
             )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield World(settings, engine, app, user_id, departments, customers, contacts)
     await engine.dispose()
+
+
+async def define_custom_fields(engine: AsyncEngine, cipher: Any) -> None:
+    """The CUSTOM definitions, and values on some rows (the sensitive one encrypted)."""
+    async with engine.begin() as connection:
+        for resource, key, sensitive in CUSTOM:
+            await connection.execute(
+                text("INSERT INTO custom_field_definitions (resource, key, type, sensitive) "
+                     "VALUES (:r, :k, 'TEXT', :s)"),
+                {"r": resource, "k": key, "s": sensitive},
+            )  # fmt: skip
+        for table, resource in (("customers", "customer"), ("contacts", "contact")):
+            rows = (await connection.execute(text(f"SELECT id FROM {table}"))).scalars()  # noqa: S608  # fixed names
+            for pk in rows:
+                values: dict[str, Any] = {}
+                for kind, key, sensitive in CUSTOM:
+                    if kind != resource or pk % 3 == 0:
+                        continue  # some rows leave the key unset
+                    clear = f"{key}-{pk}"
+                    values[key] = cipher.encrypt(f"{kind}.cf.{key}", clear) if sensitive else clear
+                await connection.execute(
+                    text(f"UPDATE {table} SET custom_fields = CAST(:v AS jsonb) WHERE id = :i"),  # noqa: S608  # fixed names
+                    {"v": json.dumps(values), "i": pk},
+                )
+
+
+def clear_custom(resource: str, stored: dict[str, Any], cipher: Any) -> dict[str, Any]:
+    sensitive = {key for kind, key, hidden in CUSTOM if kind == resource and hidden}
+    return {
+        key: cipher.decrypt(f"{resource}.cf.{key}", value) if key in sensitive else value
+        for key, value in stored.items()
+    }
+
+
+def check_custom(
+    oracle: Oracle, kind: str, row: dict[str, Any], clear: dict[str, Any], got: Any
+) -> None:
+    """Each key the oracle allows is there with its value; every other key is absent."""
+    assert isinstance(got, dict), got
+    expected = {key: value for key, value in clear.items() if oracle.field(kind, f"cf.{key}", row)}
+    assert got == expected, (kind, got, expected)
 
 
 # -- the oracle ----------------------------------------------------------------------------
@@ -312,6 +365,9 @@ def check(
     for global_id, node in got.items():
         row = world.customers[by_global[global_id]]
         for name in customer_fields:
+            if name == "customFields":
+                check_custom(oracle, "customer", row, row["customFields"], node[name])
+                continue
             if oracle.field("customer", name, row):
                 assert plain(node[name]) == plain(row[name]), (name, node[name], row[name])
             else:
@@ -327,6 +383,9 @@ def check(
         assert [c["id"] for c in returned] == [to_global_id("Contact", c["id"]) for c in visible]
         for contact, clear in zip(returned, visible, strict=True):
             for name in contact_fields:
+                if name == "customFields":
+                    check_custom(oracle, "contact", row, clear["customFields"], contact[name])
+                    continue
                 if oracle.field("contact", name, row):
                     assert contact[name] == clear[name]
                 else:

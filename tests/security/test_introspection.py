@@ -46,6 +46,7 @@ async def test_introspection_is_refused_in_prod_mode(seeded_settings: Settings) 
             forbidden_introspection(await prod.query("alice", query))
         get = await prod.http.get("/graphql")
         assert get.status_code == 405  # no GraphiQL either
+        assert get.headers["allow"] == "POST"
 
 
 async def test_typename_stays_allowed(sec: GraphQLClient) -> None:
@@ -96,3 +97,15 @@ async def test_suggestions_are_shown_in_dev_mode(seeded_settings: Settings) -> N
             body = (await dev.post("alice", query, variables)).json()
             shown += any("Did you mean" in e["message"] for e in body["errors"])
         assert shown == len(MISSPELT)
+
+
+async def test_partners_get_no_suggestions_even_in_dev_mode(
+    seeded_settings: Settings, demo_engine: AsyncEngine
+) -> None:
+    """Suggestions are introspection by trial and error, and partners may not introspect."""
+    token = await partner_token(demo_engine, None, ["customers:read", "contacts:read"])
+    async with running(settings_with(seeded_settings, env="dev")) as dev:
+        for query, variables in MISSPELT:
+            body = (await post_as_token(dev, token, query, variables)).json()
+            assert body["errors"], query
+            assert all("Did you mean" not in e["message"] for e in body["errors"]), body

@@ -137,7 +137,7 @@ async def test_circular_fragments_are_a_validation_error_not_a_crash(sec: GraphQ
       { customers(first: 1) { nodes { ...A } } }"""
     body = await ask(sec, query)
     assert body["data"] is None
-    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
     assert "within itself" in body["errors"][0]["message"]
 
 
