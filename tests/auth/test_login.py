@@ -218,7 +218,9 @@ async def test_a_family_revoked_for_reuse_ends_its_access_tokens_at_once(
     pair = (await _refresh(client, stolen)).json()
     headers = {"Authorization": f"Bearer {pair['access_token']}"}
     assert (await probe_client.get("/whoami", headers=headers)).status_code == 200
-    assert (await _refresh(client, stolen)).status_code == 400  # the replay (RFC 6749 §5.2: invalid_grant)
+    assert (
+        await _refresh(client, stolen)
+    ).status_code == 400  # the replay (RFC 6749 §5.2: invalid_grant)
     refused = await probe_client.get("/whoami", headers=headers)
     assert refused.status_code == 401
     # a fresh login works again
