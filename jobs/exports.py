@@ -20,6 +20,7 @@ from sqlalchemy import text
 from audit.chain import append_events
 from db.models import ExportJob
 from jobs.runtime import JobRuntime, runtime_of
+from policy.custom_fields import read_catalog
 from resolvers.bulk.downloads import DOWNLOAD_PATH
 from resolvers.bulk.export_jobs import (
     EXPORT_TASK,
@@ -59,11 +60,12 @@ async def run_export(runtime: JobRuntime, export_id: uuid.UUID) -> bool:
     """Write the export; False when there was nothing (left) to do."""
     async with runtime.sessions() as session:
         job = await session.get(ExportJob, export_id)
+        catalog = await read_catalog(session)
     if job is None or job.status != "RUNNING":
         return False
     request = job.request
     target, filter_type = TARGETS[request["operation"]]
-    requester = await requester_from(request["requester"])
+    requester = await requester_from(request["requester"], catalog)
     prepared = prepare_export(
         requester,
         target,

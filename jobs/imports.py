@@ -19,6 +19,7 @@ from procrastinate import App, JobContext
 
 from db.models import ImportJob
 from jobs.runtime import JobRuntime, runtime_of
+from policy.custom_fields import read_catalog
 from resolvers.bulk.columns import map_columns
 from resolvers.bulk.imports import CustomerImport, Importer, ImportOvertakenError
 from resolvers.bulk.jobs import IMPORT_TASK, JobStatus, fail_job
@@ -33,10 +34,11 @@ async def run_import(runtime: JobRuntime, job_id: uuid.UUID) -> bool:
     """Run (or resume) the import; False when there was nothing (left) to do."""
     async with runtime.sessions() as session:
         job = await session.get(ImportJob, job_id)
+        catalog = await read_catalog(session)
     if job is None or job.status != JobStatus.RUNNING or job.upload_key is None:
         return False
     assert job.request is not None
-    requester = await requester_from(job.request["requester"])
+    requester = await requester_from(job.request["requester"], catalog)
     bulk = runtime.bulk
     path = bulk.new_path(f"job-{uuid.uuid4().hex}{Path(job.upload_key).suffix}")
     try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from policy.custom_fields import FieldCatalog
 from policy.decisions import AccessDecisions
 from policy.principal import Principal, PrincipalKind
 from policy.store import DepartmentTree, PolicySnapshot, new_enforcer
@@ -66,7 +67,9 @@ def requester_json(requester: Requester) -> dict[str, Any]:
     }
 
 
-async def requester_from(data: dict[str, Any]) -> Requester:
+async def requester_from(data: dict[str, Any], catalog: FieldCatalog) -> Requester:
+    """The requester a job was queued by, decided with the policy of its request and the
+    custom-field catalog as the worker reads it (definitions are only ever added or retired)."""
     p = data["principal"]
     principal = Principal(
         kind=PrincipalKind(p["kind"]),
@@ -88,7 +91,11 @@ async def requester_from(data: dict[str, Any]) -> Requester:
     )
     # a version of its own: these decisions are never cached beside a live process's
     snapshot = PolicySnapshot(
-        version=-int(policy["version"]), enforcer=enforcer, departments=tree, lines=lines
+        version=-int(policy["version"]),
+        enforcer=enforcer,
+        departments=tree,
+        lines=lines,
+        catalog=catalog,
     )
     m = data["meta"]
     meta = RequestMeta(
