@@ -90,8 +90,10 @@ class Answer:
         **extensions: Any,
     ) -> Response:
         """One error, no `data`: the request was refused before anything ran."""
-        error = {"message": message, "extensions": {"code": code, **extensions}}
-        error["extensions"]["requestId"] = self.request_id
+        error: dict[str, Any] = {
+            "message": message,
+            "extensions": {"code": code, **extensions, "requestId": self.request_id},
+        }
         return JSONBody(
             {"errors": [error]},
             status_code=status,
@@ -150,8 +152,10 @@ def bad_values(schema: GraphQLSchema, query: str) -> frozenset[tuple[int, int]]:
 
 def _places(error: GraphQLError) -> tuple[int, int]:
     """An error's first location: messages differ with suggestions on and off, places do not."""
-    first = (error.locations or [None])[0]
-    return (first.line, first.column) if first is not None else (0, 0)
+    if not error.locations:
+        return (0, 0)
+    first = error.locations[0]
+    return (first.line, first.column)
 
 
 def format_error(

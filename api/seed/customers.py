@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from api.seed import vocabulary as v
 from api.seed.identifiers import credit_code, id_number, mobile_e164
@@ -234,8 +235,10 @@ class CustomerGenerator:
         one per follow-up date, renewal and overdue payment, done when long past, plus a few
         typed in by hand; reminder tasks name their source, as the scheduler's do.
         """
-        customer = block.rows["customers"][-1]
-        customer_id, level, owner, created = customer[0], customer[5], customer[16], customer[19]
+        customer: tuple[Any, ...] = block.rows["customers"][-1]
+        customer_id, owner = customer[0], customer[16]
+        level: str = customer[5]
+        created: datetime = customer[19]
         now, today = self._now, self._now.date()
         tasks = block.rows["tasks"]
 
@@ -250,7 +253,8 @@ class CustomerGenerator:
             tasks.append((ids.take("tasks"), title, kind, status, due_at, owner, customer_id,
                           source, completed, made, completed or made))  # fmt: skip
 
-        for row in block.rows["interactions"][::-1]:
+        interactions: list[tuple[Any, ...]] = block.rows["interactions"]
+        for row in interactions[::-1]:
             if row[1] != customer_id:
                 break
             if row[6] is not None and row[6] <= today:

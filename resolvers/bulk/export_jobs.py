@@ -167,7 +167,7 @@ async def find_export(
     usable = (
         file is not None
         and file.downloaded_at is None
-        and file.expires_at > await session.scalar(select(func.now()))
+        and file.expires_at > (await session.scalar(select(func.now())) or file.expires_at)
     )
     if job.status == "DONE" and job.token_enc is not None and usable:
         url = f"{DOWNLOAD_PATH}{cipher.decrypt(TOKEN_PURPOSE, job.token_enc)}"

@@ -146,4 +146,9 @@ async def delete_files(
         await session.execute(delete(StoredFileChunk).where(StoredFileChunk.key.in_(keys)))
     local = [Path(key) for storage, key in files if storage is Storage.FILE]
     if local:
-        await asyncio.to_thread(lambda: [p.unlink(missing_ok=True) for p in local])
+        await asyncio.to_thread(_unlink_all, local)
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

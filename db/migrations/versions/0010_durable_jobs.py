@@ -36,6 +36,7 @@ PROCRASTINATE_SCHEMA = Path(__file__).with_name("0010_procrastinate_schema.sql")
 def _run_script(sql: str) -> None:
     """Several statements with dollar-quoted bodies: asyncpg's simple protocol runs them."""
     raw = op.get_bind().connection.driver_connection
+    assert raw is not None  # an open asyncpg connection under alembic's sync facade
     await_only(raw.execute(sql))
 
 
