@@ -393,8 +393,13 @@ def watch_pool(engine: AsyncEngine) -> None:
     POOL_SIZE.inc(size)
     POOL_MAX_OVERFLOW.inc(max(0, max_overflow))
     in_use = [0]
+    disposed = [False]
 
     def moved(delta: int) -> None:
+        if disposed[0]:
+            # a connection of a disposed pool, finalised late (a dead one the garbage collector
+            # found): its engine's share was taken off the gauges already
+            return
         before = max(0, in_use[0] - size)
         in_use[0] += delta
         POOL_CHECKED_OUT.inc(delta)
@@ -406,6 +411,9 @@ def watch_pool(engine: AsyncEngine) -> None:
     def forget() -> None:
         POOL_SIZE.dec(size)
         POOL_MAX_OVERFLOW.dec(max(0, max_overflow))
+        POOL_CHECKED_OUT.dec(in_use[0])
+        POOL_OVERFLOW.dec(max(0, in_use[0] - size))
+        disposed[0] = True
 
     # a disposed engine (end of lifespan) no longer holds a pool
     event.listen(engine.sync_engine, "engine_disposed", lambda *_: forget())
