@@ -409,7 +409,7 @@ def _respond(
     suggestions = state.settings.hardening.field_suggestions and may_introspect(
         context.principal, enabled=True
     )
-    value_errors: frozenset[tuple[int, int]] = frozenset()
+    value_errors: frozenset[tuple[int, int] | str] = frozenset()
     if result.errors and not executed:
         value_errors = bad_values(state.extras["schema"]._schema, query)
     errors = [

@@ -136,8 +136,8 @@ def spliced(data: bytes, errors: list[dict[str, Any]]) -> bytes:
     return b'{"data":' + data + b',"errors":' + orjson.dumps(errors) + b"}"
 
 
-def bad_values(schema: GraphQLSchema, query: str) -> frozenset[tuple[int, int]]:
-    """Where the document's literal values do not fit their types (line, column).
+def bad_values(schema: GraphQLSchema, query: str) -> frozenset[tuple[int, int] | str]:
+    """Where the document's literal values do not fit their types (see `_places`).
 
     Those fail validation too, but to a client they are bad input like a bad variable
     (BAD_USER_INPUT, the contract's code for bad values), not a broken document. Asked only
@@ -150,10 +150,12 @@ def bad_values(schema: GraphQLSchema, query: str) -> frozenset[tuple[int, int]]:
     return frozenset(_places(error) for error in errors)
 
 
-def _places(error: GraphQLError) -> tuple[int, int]:
-    """An error's first location: messages differ with suggestions on and off, places do not."""
+def _places(error: GraphQLError) -> tuple[int, int] | str:
+    """What identifies an error across two validation passes: its first location (messages
+    differ with suggestions on and off, places do not), or its message where it has none (a
+    custom scalar refusing a literal reports no location)."""
     if not error.locations:
-        return (0, 0)
+        return scrub_suggestions(error.message)
     first = error.locations[0]
     return (first.line, first.column)
 
@@ -164,7 +166,7 @@ def format_error(
     *,
     executed: bool,
     suggestions: bool,
-    value_errors: frozenset[tuple[int, int]] = frozenset(),
+    value_errors: frozenset[tuple[int, int] | str] = frozenset(),
 ) -> dict[str, Any]:
     """Known errors keep their message and code; anything else is masked as INTERNAL.
 
@@ -184,7 +186,7 @@ def format_error(
         or isinstance(original, GraphQLError)
         or (error.path is None and not isinstance(original, DossierError))
     ):
-        bad_value = executed or (bool(error.locations) and _places(error) in value_errors)
+        bad_value = executed or _places(error) in value_errors
         code = "BAD_USER_INPUT" if bad_value else "GRAPHQL_VALIDATION_FAILED"
         formatted["extensions"] = {"code": code}
         if error.locations:
