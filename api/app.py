@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
+import os
 from collections.abc import AsyncIterator
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from api.auth.routes import routes as auth_routes
 from api.console import console_routes
 from api.exports import routes as export_routes
+from api.graphiql import graphiql_html, static_mount
 from api.graphql import graphql_endpoint
 from api.hardening import layers as hardening
+from api.hardening.shared_limits import replica_router, shared_store_of
+from api.logs import configure_logging
 from api.metrics import metrics_endpoint, timed, watch_pool
 from api.operation import OperationFactsCache
+from api.ops_routes import GaugeRefresher, outer_middleware, readyz
 from api.settings import Settings
 from api.state import AppState
+from api.worker import InProcessWorker
 from audit.indexer import ResourceIndexer
 from audit.partitions import ensure_partitions
 from db.engine import create_engine, create_sessionmaker, plain_url
@@ -30,22 +36,14 @@ from events.runtime import start_events
 from events.subscription import subscriptions_endpoint
 from policy.decisions import DecisionCache
 from policy.store import PolicyStore
-from resolvers.insights.snapshots import SnapshotRefresher
 from resolvers.schema import build_schema
+from resolvers.workflow.reminders import ReminderScheduler
+
+log = logging.getLogger("dossier.app")
 
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> Response:
-    state: AppState = request.app.state.dossier
-    try:
-        async with state.engine.connect() as connection:
-            await connection.execute(text("select 1"))
-    except Exception:  # any database failure means not ready; the reason goes to the log
-        return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ready"})
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -53,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.database_url is None:
         raise RuntimeError("create_app needs DATABASE_URL; `dossier serve` starts one if absent")
     database_url = settings.database_url
+    configure_logging(settings.log_level, json=settings.is_production)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -65,21 +64,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
         listen_url = plain_url(settings.listen_database_url or database_url)
         store = PolicyStore(state.sessions, listen_dsn=listen_url)
         await store.start()
+        shared = shared_store_of(settings.redis_url, settings.redis_prefix)
+        replicas = replica_router(settings, shared)
+        budget = hardening.cost_budget(settings, shared)
         state.extras.update(
+            cost_budget=budget,  # None: no budget (DOSSIER_COST_BUDGET=0)
+            shared_store=shared,  # None: limits stay in this process
+            replicas=replicas,  # None: every read on the primary
             policy_store=store,
             decision_cache=DecisionCache(),
             schema=build_schema(
-                extensions=hardening.schema_extensions(settings),
+                extensions=hardening.schema_extensions(settings, budget),
                 validation_rules=hardening.validation_rules(settings),
             ),
-            rate_limiter=hardening.rate_limiter(settings),
+            rate_limiter=hardening.rate_limiter(settings, shared),
             operation_facts=OperationFactsCache(max_tokens=settings.hardening.max_tokens),
-            graphiql_html=get_graphql_ide_html("graphiql") if settings.is_dev else "",
+            graphiql_html=graphiql_html() if settings.is_dev else "",
         )
-        refresher = None
-        if settings.insight_refresh_seconds > 0:
-            refresher = SnapshotRefresher(engine, settings.insight_refresh_seconds)
-            await refresher.start()
+        worker = None
+        if settings.worker.inprocess:
+            # insight refreshes, digests and expiry are periodic jobs (jobs/): one worker here
+            worker = InProcessWorker(settings)
+            await worker.start()
+        gauges = GaugeRefresher(engine, settings.ops.metrics_refresh_seconds)
+        await gauges.start()
         indexer = None
         if settings.audit_index_seconds > 0:
             indexer = ResourceIndexer(engine, settings.audit_index_seconds)
@@ -91,6 +99,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             deliver=settings.webhooks.deliver_in_serve,
         )  # fmt: skip
         state.extras["events"] = events
+        reminder_scheduler = None
+        if settings.reminder_seconds > 0:
+            reminder_scheduler = ReminderScheduler(engine, settings.reminder_seconds)
+            await reminder_scheduler.start()
         app.state.dossier = state
         # everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which otherwise walk the whole schema and metadata on
@@ -100,15 +112,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
-            if refresher is not None:
-                await refresher.stop()
+            if worker is not None:
+                await worker.stop()
             if indexer is not None:
                 await indexer.stop()
+            await gauges.stop()
             await events.stop()
+            if reminder_scheduler is not None:
+                await reminder_scheduler.stop()
             await store.stop()
+            if replicas is not None:
+                await replicas.dispose()
+            if shared is not None:
+                shared.close()
             await engine.dispose()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/graphql", timed(graphql_endpoint), methods=["GET", "POST"]),
@@ -118,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *export_routes,
         *console_routes(settings),
     ]
-    return Starlette(
-        routes=routes, lifespan=lifespan, middleware=hardening.http_middleware(settings)
-    )
+    if settings.is_dev:
+        routes.append(static_mount())  # GraphiQL's own files: /graphiql/static/…
+    middleware = [*outer_middleware(settings, os.environ), *hardening.http_middleware(settings)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -3,7 +3,8 @@
 GET /exports/{token} is the one download of a finished export, for the principal who made it.
 The token is a bearer secret in the URL, so it alone is not enough: the request must also carry
 the same principal's `Authorization: Bearer` token. An unknown, used, expired or someone
-else's token all answer 404 alike, so a guesser learns nothing. The file is deleted once sent.
+else's token all answer 404 alike, so a guesser learns nothing. The file lives in the shared
+store (any host serves any download) and is deleted once sent.
 
 `upload_payload` reads a GraphQL multipart request (github.com/jaydenseric/graphql-multipart-
 request-spec) for `POST /graphql`: it needs the `X-Dossier-Upload: 1` header, which a browser
@@ -13,10 +14,7 @@ bulk upload limit instead of spooling whatever arrives.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,8 +31,9 @@ from strawberry.file_uploads.utils import replace_placeholders_with_files
 from api.auth.backend import authenticate
 from api.auth.errors import AuthenticationError, unauthorized_response
 from api.state import AppState
-from resolvers.bulk.downloads import claim_download
+from resolvers.bulk.downloads import ClaimedFile, claim_download
 from resolvers.bulk.runtime import BulkRuntime
+from resolvers.bulk.store import delete_files, file_exists, stream_file
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 CHUNK = 256 * 1024
@@ -64,12 +63,6 @@ def _not_found() -> Response:
     return JSONResponse(body, status_code=404, headers=NO_STORE)
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as file:
-        while chunk := await asyncio.to_thread(file.read, CHUNK):
-            yield chunk
-
-
 async def download_export(request: Request) -> Response:
     state: AppState = request.app.state.dossier
     try:
@@ -81,7 +74,11 @@ async def download_export(request: Request) -> Response:
         return _not_found()
     async with state.sessions() as session, session.begin():
         claimed = await claim_download(session, token, principal.subject)
-    if claimed is None or not await asyncio.to_thread(claimed.path.is_file):
+        objects = bulk_runtime(state).objects
+        found = claimed is not None and await file_exists(
+            session, claimed.storage, claimed.key, objects
+        )
+    if claimed is None or not found:
         return _not_found()
     headers = {
         **NO_STORE,
@@ -90,11 +87,17 @@ async def download_export(request: Request) -> Response:
         "X-Content-Type-Options": "nosniff",
     }
     return StreamingResponse(
-        _chunks(claimed.path),
+        stream_file(state.sessions, claimed.storage, claimed.key, objects),
         media_type=claimed.content_type,
         headers=headers,
-        background=BackgroundTask(claimed.path.unlink, missing_ok=True),
+        background=BackgroundTask(_forget, state, claimed),
     )
+
+
+async def _forget(state: AppState, claimed: ClaimedFile) -> None:
+    """Delete a file once sent: it was downloaded its one time."""
+    async with state.sessions() as session, session.begin():
+        await delete_files(session, [(claimed.storage, claimed.key)], bulk_runtime(state).objects)
 
 
 routes = [Route("/exports/{token}", download_export, methods=["GET"])]

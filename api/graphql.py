@@ -33,8 +33,10 @@ from api.auth.backend import authenticate, authenticate_read, known_users
 from api.auth.errors import AuthenticationError, unauthorized_response
 from api.auth.known_users import StalePrincipal, UserFacts, confirm_users
 from api.exports import UploadRefusedError, bulk_runtime, close_uploads, upload_payload
+from api.hardening.cost_budget import answer_again_within_budget
+from api.hardening.failures import RETRY_AFTER_SECONDS, is_database_unavailable
 from api.hardening.introspection import may_introspect
-from api.hardening.rate_limit import too_many_requests
+from api.hardening.rate_limit import RateKey, too_many_requests
 from api.metrics import observe_operation
 from api.operation import OperationFacts
 from api.request_audit import audit_records
@@ -56,7 +58,7 @@ from events.outbox import enqueue
 from policy.principal import Principal
 from resolvers.context import RequestContext, RequestDatabase, RequestMeta
 from resolvers.errors import ForbiddenError, NotFoundError
-from resolvers.sqljson import RawJSON, answer_again, request_key
+from resolvers.sqljson import RawJSON, request_key
 
 __all__ = ["error_response", "graphql_endpoint"]
 
@@ -232,10 +234,16 @@ async def _serve(
     read's events commit (raises StalePrincipal when they changed but the token is valid)."""
     context = _request_context(state, principal, operation)
     db = context.db
+    if not operation.can_write:
+        await db.use_replica()  # when one is fresh enough and the caller wrote nothing lately
     counter = [0]
     token = statement_counter.set(counter)
     try:
         result = await _execute_in_time(state, context, operation, answer)
+        if any(is_database_unavailable(e.original_error) for e in _unexpected(result)):
+            # the database went away under the resolvers: nothing can be trusted or audited;
+            # 503 tells the client to retry (a 200 with INTERNAL would not)
+            raise Refused(unavailable(answer))
         refused = _refused_writes(result, operation.facts)
         records = await _audit(
             state, context, operation, unconfirmed, refused, counter, bool(result.errors), answer
@@ -256,7 +264,11 @@ def _request_context(state: AppState, principal: Principal, operation: Operation
     return RequestContext(
         principal=principal,
         decisions=state.extras["decision_cache"].for_principal(principal, store.current()),
-        db=RequestDatabase(state.sessions),
+        db=RequestDatabase(
+            state.sessions,
+            replicas=state.extras.get("replicas"),
+            writer=RateKey.of(principal).value,
+        ),
         cipher=state.settings.field_cipher,
         policy_store=store,
         meta=operation.meta,
@@ -277,7 +289,7 @@ async def _execute_in_time(
     deadline = asyncio.timeout(state.settings.hardening.execution_timeout_seconds)
     try:
         async with deadline:
-            return await _execute(state.extras["schema"], context, operation)
+            return await _execute(state, context, operation)
     except TimeoutError:
         if not deadline.expired():
             raise
@@ -285,12 +297,12 @@ async def _execute_in_time(
         raise Refused(answer.error("The request took too long", "TIMEOUT", 503)) from None
 
 
-async def _execute(schema: Any, context: RequestContext, operation: Operation) -> Any:
+async def _execute(state: AppState, context: RequestContext, operation: Operation) -> Any:
     """The operation's result: a read these decisions compiled before runs its statement
     straight away (`resolvers.sqljson.answer_again`), anything else goes through Strawberry."""
     if not operation.can_write:
         try:
-            data = await answer_again(context)
+            data = await answer_again_within_budget(context, state.extras.get("cost_budget"))
         except Exception as exc:  # whatever it was, the full path answers and reports it
             log.debug("repeated read not answered directly: %r", exc)
             context.reset_reads()
@@ -298,11 +310,25 @@ async def _execute(schema: Any, context: RequestContext, operation: Operation) -
         if data is not None:
             context.extras["executor"] = "sql"
             return ExecutionResult(data=data, errors=None)
-    return await schema.execute(
+    return await state.extras["schema"].execute(
         operation.query,
         variable_values=operation.variables,
         context_value=context,
         operation_name=operation.name,
+    )
+
+
+def _unexpected(result: Any) -> list[Any]:
+    """The result's errors that came from an exception, not from GraphQL itself."""
+    return [e for e in result.errors or () if e.original_error is not None]
+
+
+def unavailable(answer: Answer) -> Response:
+    return answer.error(
+        "The service is unavailable; try again shortly",
+        "UNAVAILABLE",
+        503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
@@ -361,10 +387,12 @@ async def _audit(
         raise Refused(unauthorized_response(refused_caller)) from None
     except StalePrincipal:
         raise
-    except Exception:
+    except Exception as failure:
         log.exception(
             "audit write failed; response withheld", extra={"request_id": answer.request_id}
         )
+        if is_database_unavailable(failure):
+            raise Refused(unavailable(answer)) from None
         raise Refused(answer.error("The request could not be audited", "INTERNAL", 503)) from None
     return records
 
@@ -381,7 +409,7 @@ def _respond(
     suggestions = state.settings.hardening.field_suggestions and may_introspect(
         context.principal, enabled=True
     )
-    value_errors: frozenset[tuple[int, int]] = frozenset()
+    value_errors: frozenset[tuple[int, int] | str] = frozenset()
     if result.errors and not executed:
         value_errors = bad_values(state.extras["schema"]._schema, query)
     errors = [

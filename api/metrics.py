@@ -57,6 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.metrics_guard import metrics_allowed
 from policy.vocabulary import FIELDS
 
 if TYPE_CHECKING:
@@ -142,6 +143,10 @@ LOGIN_FAILURES = Counter(
 )
 LOGIN_THROTTLED = Counter(
     "dossier_auth_login_throttled", "Password logins refused with 429 by the login throttle."
+)
+SHARED_STORE_FALLBACKS = Counter(
+    "dossier_shared_store_fallbacks",
+    "Limit checks kept in-process because Redis (DOSSIER_REDIS_URL) did not answer.",
 )
 POOL_SIZE = Gauge(
     "dossier_db_pool_size",
@@ -373,6 +378,10 @@ def count_login_throttled() -> None:
     LOGIN_THROTTLED.inc()
 
 
+def count_shared_store_fallback() -> None:
+    SHARED_STORE_FALLBACKS.inc()
+
+
 # -- database pool -----------------------------------------------------------------------------
 
 
@@ -384,8 +393,13 @@ def watch_pool(engine: AsyncEngine) -> None:
     POOL_SIZE.inc(size)
     POOL_MAX_OVERFLOW.inc(max(0, max_overflow))
     in_use = [0]
+    disposed = [False]
 
     def moved(delta: int) -> None:
+        if disposed[0]:
+            # a connection of a disposed pool, finalised late (a dead one the garbage collector
+            # found): its engine's share was taken off the gauges already
+            return
         before = max(0, in_use[0] - size)
         in_use[0] += delta
         POOL_CHECKED_OUT.inc(delta)
@@ -397,6 +411,9 @@ def watch_pool(engine: AsyncEngine) -> None:
     def forget() -> None:
         POOL_SIZE.dec(size)
         POOL_MAX_OVERFLOW.dec(max(0, max_overflow))
+        POOL_CHECKED_OUT.dec(in_use[0])
+        POOL_OVERFLOW.dec(max(0, in_use[0] - size))
+        disposed[0] = True
 
     # a disposed engine (end of lifespan) no longer holds a pool
     event.listen(engine.sync_engine, "engine_disposed", lambda *_: forget())
@@ -405,7 +422,8 @@ def watch_pool(engine: AsyncEngine) -> None:
 # -- the endpoint ------------------------------------------------------------------------------
 
 
-async def _sample_chain_length(engine: AsyncEngine) -> None:
+async def sample_chain_length(engine: AsyncEngine) -> None:
+    """Read the audit chain length into its gauge (in the background: `api.ops_routes`)."""
     try:
         async with asyncio.timeout(CHAIN_QUERY_TIMEOUT_SECONDS), engine.connect() as connection:
             seq = await connection.scalar(text("SELECT seq FROM audit_chain_head WHERE id = 1"))
@@ -426,9 +444,13 @@ def exposition() -> bytes:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """The scrape; it queries nothing: database gauges are refreshed in the background, and
+    the route is guarded by `DOSSIER_METRICS_TOKEN` (`api.ops_routes`)."""
     state = request.app.state.dossier
+    refused = metrics_allowed(request, state.settings)
+    if refused is not None:
+        return refused
     store = state.extras.get("policy_store")
     if store is not None:
         count_policy_loads(store)
-    await _sample_chain_length(state.engine)
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -26,13 +26,16 @@ def audit_ids(ids: Iterable[RecordId]) -> list[str]:
     """
     unique = set(ids)
     try:
-        ordered = sorted(unique)
+        ordered: list[Any] = sorted(unique)  # type: ignore[type-var]  # ints, or texts
     except TypeError:  # ints beside texts
-        ordered = sorted({str(i) for i in unique}, key=lambda i: (len(i), i))
-    else:
-        if ordered and isinstance(ordered[0], str):
-            ordered.sort(key=lambda i: (len(i), i))
+        return sorted({str(i) for i in unique}, key=_by_length)
+    if ordered and isinstance(ordered[0], str):
+        ordered.sort(key=_by_length)
     return list(map(str, ordered))
+
+
+def _by_length(text: str) -> tuple[int, str]:
+    return (len(text), text)
 
 
 def audit_records(

@@ -90,8 +90,10 @@ class Answer:
         **extensions: Any,
     ) -> Response:
         """One error, no `data`: the request was refused before anything ran."""
-        error = {"message": message, "extensions": {"code": code, **extensions}}
-        error["extensions"]["requestId"] = self.request_id
+        error: dict[str, Any] = {
+            "message": message,
+            "extensions": {"code": code, **extensions, "requestId": self.request_id},
+        }
         return JSONBody(
             {"errors": [error]},
             status_code=status,
@@ -134,8 +136,8 @@ def spliced(data: bytes, errors: list[dict[str, Any]]) -> bytes:
     return b'{"data":' + data + b',"errors":' + orjson.dumps(errors) + b"}"
 
 
-def bad_values(schema: GraphQLSchema, query: str) -> frozenset[tuple[int, int]]:
-    """Where the document's literal values do not fit their types (line, column).
+def bad_values(schema: GraphQLSchema, query: str) -> frozenset[tuple[int, int] | str]:
+    """Where the document's literal values do not fit their types (see `_places`).
 
     Those fail validation too, but to a client they are bad input like a bad variable
     (BAD_USER_INPUT, the contract's code for bad values), not a broken document. Asked only
@@ -148,10 +150,14 @@ def bad_values(schema: GraphQLSchema, query: str) -> frozenset[tuple[int, int]]:
     return frozenset(_places(error) for error in errors)
 
 
-def _places(error: GraphQLError) -> tuple[int, int]:
-    """An error's first location: messages differ with suggestions on and off, places do not."""
-    first = (error.locations or [None])[0]
-    return (first.line, first.column) if first is not None else (0, 0)
+def _places(error: GraphQLError) -> tuple[int, int] | str:
+    """What identifies an error across two validation passes: its first location (messages
+    differ with suggestions on and off, places do not), or its message where it has none (a
+    custom scalar refusing a literal reports no location)."""
+    if not error.locations:
+        return scrub_suggestions(error.message)
+    first = error.locations[0]
+    return (first.line, first.column)
 
 
 def format_error(
@@ -160,7 +166,7 @@ def format_error(
     *,
     executed: bool,
     suggestions: bool,
-    value_errors: frozenset[tuple[int, int]] = frozenset(),
+    value_errors: frozenset[tuple[int, int] | str] = frozenset(),
 ) -> dict[str, Any]:
     """Known errors keep their message and code; anything else is masked as INTERNAL.
 
@@ -180,7 +186,7 @@ def format_error(
         or isinstance(original, GraphQLError)
         or (error.path is None and not isinstance(original, DossierError))
     ):
-        bad_value = executed or (bool(error.locations) and _places(error) in value_errors)
+        bad_value = executed or _places(error) in value_errors
         code = "BAD_USER_INPUT" if bad_value else "GRAPHQL_VALIDATION_FAILED"
         formatted["extensions"] = {"code": code}
         if error.locations:

@@ -18,22 +18,45 @@ class ConfigurationError(RuntimeError):
 
 
 class SecretSource:
-    """Reads secrets from the environment; outside production, makes and keeps missing ones."""
+    """Reads secrets from the environment; outside production, makes and keeps missing ones.
 
-    def __init__(self, environ: Mapping[str, str], *, production: bool, store: Path) -> None:
+    A missing or weak secret raises ConfigurationError — or, with `collect=True`, is noted in
+    `problems` while a throwaway value of the right form is returned, so that the rest of the
+    configuration is still read and checked, and the caller raises them together
+    (`raise_problems`): an operator learns of every missing secret in one attempt.
+    """
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        *,
+        production: bool,
+        store: Path,
+        collect: bool = False,
+    ) -> None:
         self._environ = environ
         self._production = production
         self._store = store
+        self._collect = collect
         self._generated: dict[str, str] | None = None
+        self.problems: list[str] = []
+
+    def _problem(self, message: str, generate: Callable[[], str]) -> str:
+        if not self._collect:
+            raise ConfigurationError(message)
+        self.problems.append(message)
+        return generate()  # never stored, never used: the settings are refused
 
     def get(self, name: str, *, generate: Callable[[], str], min_length: int = 32) -> str:
         value = self._environ.get(name, "")
         if value:
             if len(value) < min_length:
-                raise ConfigurationError(f"{name} is too short: at least {min_length} characters")
+                return self._problem(
+                    f"{name} is too short: at least {min_length} characters", generate
+                )
             return value
         if self._production:
-            raise ConfigurationError(f"{name} must be set in production (DOSSIER_ENV=prod)")
+            return self._problem(f"{name} must be set in production (DOSSIER_ENV=prod)", generate)
         return self._dev_secret(name, generate)
 
     def _dev_secret(self, name: str, generate: Callable[[], str]) -> str:
@@ -47,6 +70,15 @@ class SecretSource:
             os.chmod(tmp, 0o600)
             tmp.replace(self._store)
         return self._generated[name]
+
+
+def raise_problems(problems: list[str]) -> None:
+    """One ConfigurationError naming every problem (each on its own line), if there are any."""
+    if len(problems) == 1:
+        raise ConfigurationError(problems[0])
+    if problems:
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise ConfigurationError(f"{len(problems)} settings must be fixed:\n{listed}")
 
 
 def random_secret() -> str:

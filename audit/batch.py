@@ -104,7 +104,8 @@ class ReadAuditBatcher:
         """Check and append `batch`, then settle its waiters; raise to retry them."""
         checked = [waiter for waiter in batch if waiter.precondition is not None]
         async with self._engine.connect() as connection:
-            statements, failures = 0, [None] * len(checked)
+            failures: list[Exception | None] = [None] * len(checked)
+            statements = 0
             if checked:
                 statements, failures = await self._check(
                     connection, [waiter.precondition for waiter in checked]

@@ -31,9 +31,12 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
+
+if TYPE_CHECKING:
+    from sqlalchemy import RowMapping
 
 GENESIS_HASH = "0" * 64
 CANONICAL_KEYS = (
@@ -184,8 +187,9 @@ def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
     return _dumps(document)
 
 
-def event_hash(fields: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_bytes(fields)).hexdigest()
+def event_hash(fields: Mapping[str, Any] | RowMapping) -> str:
+    """The event's hash; `fields` may be a result row's mapping (its keys are the names)."""
+    return hashlib.sha256(canonical_bytes(cast("Mapping[str, Any]", fields))).hexdigest()
 
 
 # CANONICAL_KEYS around the two that an append learns only once it holds the chain head

@@ -6,7 +6,8 @@ passes. A digest is a statement signed with an Ed25519 key that never enters the
 "at `signed_at` the chain ended at `seq` with `hash`". Rewriting any event at or before a
 digested head changes the hash of that head event, and a new matching digest cannot be made
 without the private key. Events after the newest digest are covered only once the next digest
-is signed, so digests should be signed periodically (`dossier audit digest` from a timer).
+is signed, so digests are signed periodically: by the worker's `dossier.sign_digest` job
+(`DOSSIER_DIGEST_CRON`, jobs/digests.py), or by `dossier audit digest` from a timer.
 
 The signed bytes are the UTF-8 JSON object, keys sorted, separators "," and ":", of
 

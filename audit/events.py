@@ -10,7 +10,7 @@ from typing import Any
 
 
 class AuditAction(StrEnum):
-    """Everything the trail records; CONTRACT.md exposes these strings as `AuditEvent.action`."""
+    """Everything the trail records; docs/api.md lists these strings as `AuditEvent.action`."""
 
     READ = "READ"
     CREATE = "CREATE"

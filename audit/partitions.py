@@ -11,16 +11,31 @@ migration does the DDL, tolerates a concurrent creator, and on a populated defau
 warns and leaves the rows where they are rather than failing the append. Being made with
 PARTITION OF, a new partition takes the parent's column compression: lz4 for the event arrays
 since migration 0008, which also altered the partitions that already existed.
+
+With the split of database rights in docs/operations.md the application role does not own
+`audit_events` and so cannot create its partitions: the owner (migration) role makes them ahead
+of time (`dossier audit partitions --months N`, e.g. monthly from cron; the migrations make the
+current and next month). Here a month whose partitions exist costs one catalogue look-up and no
+DDL, and a month that is missing is attempted under a savepoint: a role without the right gets
+a warning naming the command to run, and the surrounding transaction (an append's) goes on —
+its rows land in the default partition, which the owner's next run can no longer split off for
+that month, so keep the partitions months ahead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+log = logging.getLogger(__name__)
+INSUFFICIENT_PRIVILEGE = "42501"
+MAKE_AHEAD = "dossier audit partitions"
 
 PARTITION_NAME = re.compile(r"^audit_events_y(?P<year>\d{4})m(?P<month>\d{2})$")
 
@@ -59,27 +74,72 @@ def index_partition_name(start: dt.date) -> str:
 
 
 def _database_key(executor: AsyncConnection | AsyncSession) -> str:
-    bind = executor.get_bind() if isinstance(executor, AsyncSession) else executor.engine
-    return bind.url.render_as_string(hide_password=True)
+    if isinstance(executor, AsyncSession):
+        bind = executor.get_bind()
+        url = bind.engine.url if isinstance(bind, Connection) else bind.url
+    else:
+        url = executor.engine.url
+    return url.render_as_string(hide_password=True)
 
 
 async def ensure_partitions(
-    executor: AsyncConnection | AsyncSession, at: dt.datetime | None = None
+    executor: AsyncConnection | AsyncSession, at: dt.datetime | None = None, *, months: int = 2
 ) -> list[str]:
-    """Create the partitions of `at`'s month (default: now) and the next one; return their names."""
+    """Make sure the partitions of `at`'s month (default: now) and the following months exist
+    (`months` in all: this and the next by default); return the events partitions' names that
+    exist afterwards. A month this role may not create is logged and skipped (see above)."""
     start = month_start(at or dt.datetime.now(dt.UTC))
+    wanted = [start]
+    while len(wanted) < months:
+        wanted.append(next_month(wanted[-1]))
+    present = await executor.execute(
+        text(
+            "SELECT m, to_regclass(e) IS NOT NULL AND to_regclass(i) IS NOT NULL FROM "
+            "unnest(CAST(:months AS date[]), CAST(:events AS text[]), CAST(:index AS text[])) "
+            "AS w(m, e, i)"
+        ),
+        {
+            "months": wanted,
+            "events": [partition_name(m) for m in wanted],
+            "index": [index_partition_name(m) for m in wanted],
+        },
+    )
+    exists = {month: found for month, found in present}
     names = []
-    for month in (start, next_month(start)):
-        result = await executor.execute(
-            text("SELECT audit_ensure_partition(:month)"), {"month": month}
-        )
-        name = result.scalar_one()
-        # remembered even when refused (populated default partition): retrying on every
-        # append would only add a round trip under the chain lock
-        _known.add((_database_key(executor), month))
+    key = _database_key(executor)
+    for month in wanted:
+        # remembered even when refused (populated default partition, no right): retrying on
+        # every append would only add a round trip under the chain lock
+        _known.add((key, month))
+        if exists.get(month):
+            names.append(partition_name(month))
+            continue
+        try:
+            async with executor.begin_nested():
+                result = await executor.execute(
+                    text("SELECT audit_ensure_partition(:month)"), {"month": month}
+                )
+                name = result.scalar_one()
+        except DBAPIError as error:
+            if _sqlstate(error) != INSUFFICIENT_PRIVILEGE:
+                raise
+            log.warning(
+                "audit partition %s is missing and this database role may not create it: "
+                "run `%s` as the owner role",
+                partition_name(month),
+                MAKE_AHEAD,
+            )
+            continue
         if name is not None:
             names.append(name)
     return names
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    original = error.orig
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    cause = getattr(original, "__cause__", None)
+    return state or getattr(cause, "sqlstate", None)
 
 
 async def ensure_partition_for(executor: AsyncConnection | AsyncSession, at: dt.datetime) -> None:

@@ -52,7 +52,7 @@ class ExportFormat(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class AuditFilter:
-    """CONTRACT.md's `AuditEventFilter`; every criterion is optional and they combine with AND.
+    """docs/api.md's `AuditEventFilter`; every criterion is optional and they combine with AND.
 
     `from_` is inclusive and `to` exclusive, so consecutive windows never count an event twice.
     """
@@ -158,7 +158,7 @@ async def list_events(
     """One page, newest first: events with `seq < after_seq`, and whether more follow.
 
     The cursor of an event is its `seq`; the caller encodes it (Relay `endCursor`) and caps
-    `first` (CONTRACT.md: at most 500, larger is an error).
+    `first` (docs/api.md: at most 500, larger is an error).
     """
     if first < 0:
         raise ValueError("first must not be negative")

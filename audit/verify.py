@@ -9,7 +9,7 @@ broken link cannot be trusted anyway.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -71,7 +71,7 @@ _COLUMNS = [AuditEvent.__table__.c[name] for name in ("seq", "hash", *CANONICAL_
 
 async def _rows(
     executor: AsyncConnection | AsyncSession, after_seq: int
-) -> AsyncIterator[Row[Any]]:
+) -> AsyncGenerator[Row[Any], None]:
     statement = (
         select(*_COLUMNS)
         .where(AuditEvent.__table__.c.seq > after_seq)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
@@ -21,7 +23,36 @@ from db.crypto import new_key
 from db.engine import create_engine
 from db.migrate import upgrade_to_head
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+_admin_url: str | None = None
+
+
+async def admin_url(log: Callable[[str], None] = print) -> str:
+    """`DOSSIER_BENCH_ADMIN_URL` (default: the local server on 5432) when it answers, otherwise
+    the embedded PostgreSQL of the `pgserver` wheel, started in the temp directory and left
+    running for the next run (like the test suite's fallback)."""
+    global _admin_url
+    if _admin_url is None:
+        url = os.environ.get("DOSSIER_BENCH_ADMIN_URL", DEFAULT_ADMIN_URL)
+        try:
+            connection = await asyncpg.connect(url, timeout=3)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            from db.embedded import start_embedded
+
+            data_dir = Path(tempfile.gettempdir()) / "dossier-bench-pg"
+            log(f"no PostgreSQL at {url}: using the embedded one in {data_dir}")
+            url = await asyncio.to_thread(start_embedded, data_dir, database="postgres")
+        else:
+            await connection.close()
+        _admin_url = url
+    return _admin_url
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` naming another database (its query, e.g. the embedded server's socket, kept)."""
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0] + "/" + database
+    return f"{base}?{query}" if query else base
 
 
 @dataclass(frozen=True)
@@ -86,10 +117,6 @@ def checkpoint(url: str) -> None:
     asyncio.run(run())
 
 
-def database_url(name: str) -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-
 async def _comment_of(admin: asyncpg.Connection, name: str) -> dict[str, object] | None:
     row = await admin.fetchrow(
         "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database"
@@ -110,8 +137,9 @@ async def prepare_database(
 ) -> BenchDatabase:
     """A database seeded with `customers`; reused only with `keep` and a matching seed."""
     name = f"dossier_bench_{customers}"
-    url = database_url(name)
-    admin = await asyncpg.connect(ADMIN_URL)
+    server = await admin_url(log)
+    url = with_database(server, name)
+    admin = await asyncpg.connect(server)
     try:
         found = await _comment_of(admin, name)
         if keep and found and found.get("customers") == customers and found.get("seeded"):
@@ -168,7 +196,7 @@ async def prepare_database(
             "jwt_secret": database.jwt_secret,
         }
     )
-    admin = await asyncpg.connect(ADMIN_URL)
+    admin = await asyncpg.connect(server)
     try:
         await admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{comment}'")
     finally:

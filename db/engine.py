@@ -32,12 +32,14 @@ def async_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://…)")
 
 
-def create_engine(url: str, options: PoolOptions | None = None) -> AsyncEngine:
+def create_engine(
+    url: str, options: PoolOptions | None = None, *, application_name: str = "dossier"
+) -> AsyncEngine:
     options = options or PoolOptions()
     server_settings = {
         "statement_timeout": str(options.statement_timeout_ms),
         "idle_in_transaction_session_timeout": str(options.idle_in_transaction_timeout_ms),
-        "application_name": "dossier",
+        "application_name": application_name,
     }
     return create_async_engine(
         async_url(url),

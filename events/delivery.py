@@ -262,6 +262,7 @@ class DeliveryWorker:
             return self._failed(row, f"refused: {refused.reason}")
         _, server_name, _ = parse(row.url)
         secret = self.cipher.decrypt(SECRET_LABEL, row.secret_enc)
+        assert secret is not None  # every webhook is stored with its secret
         message_id = f"msg_{row.id}"
         now = datetime.now(UTC)
         signature = Webhook(secret).sign(message_id, now, body)

@@ -281,7 +281,9 @@ class SubscriptionsApp(GraphQL):  # type: ignore[misc]
             max_subscriptions_per_connection=1,
         )
 
-    async def get_context(self, request: Any, response: Any = None) -> SubscriptionContext:
+    async def get_context(  # type: ignore[override]  # the socket's own context type
+        self, request: Any, response: Any = None
+    ) -> SubscriptionContext:
         state: AppState = request.app.state.dossier
         client = request.client
         return SubscriptionContext(
@@ -294,7 +296,7 @@ class SubscriptionsApp(GraphQL):  # type: ignore[misc]
             state=state,
         )
 
-    async def on_ws_connect(self, context: SubscriptionContext) -> None:
+    async def on_ws_connect(self, context: SubscriptionContext) -> None:  # type: ignore[override]
         state = context.state
         assert state is not None
         try:

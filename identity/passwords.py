@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from passlib.context import CryptContext  # type: ignore[import-untyped]  # passlib has no stubs
-from passlib.exc import UnknownHashError  # type: ignore[import-untyped]  # passlib has no stubs
+from passlib.context import CryptContext  # no stubs: ignore_missing_imports
+from passlib.exc import UnknownHashError
 
 ARGON2_MEMORY_KIB = 19456
 ARGON2_TIME_COST = 2

@@ -84,6 +84,24 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
         )
 
 
+async def revoke_refresh_token(
+    session: AsyncSession, presented: str, *, user_id: int | None = None
+) -> RefreshToken | None:
+    """Revoke the family of `presented` (RFC 7009), whether it is live, spent or expired; the
+    token's row, or None when it is not one of ours (or, given `user_id`, not that user's).
+    Flushed only: the caller commits."""
+    if not presented.startswith(REFRESH_TOKEN_PREFIX):
+        return None
+    row = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == secret_digest(presented))
+    )
+    if row is not None and user_id is not None and row.user_id != user_id:
+        return None
+    if row is not None:
+        await revoke_family(session, row.family_id)
+    return row
+
+
 async def rotate_refresh_token(
     session: AsyncSession, presented: str, *, ttl_seconds: int
 ) -> RotatedRefreshToken:

@@ -118,6 +118,21 @@ async def revoke_user_tokens(session: AsyncSession, user_id: int) -> None:
     )
 
 
+async def revoke_access_tokens(session: AsyncSession, user_id: int, token_version: int) -> bool:
+    """End every access token of the user issued under `token_version` (access tokens are
+    stateless JWTs: they are revoked by moving the user's version on). Refresh tokens keep
+    working, so the user's other sessions get fresh access tokens at their next refresh.
+    False when that version was already ended (or the user is gone): nothing changed."""
+    bumped = await session.execute(
+        update(User)
+        .where(User.id == user_id, User.token_version == token_version)
+        .values(token_version=User.token_version + 1)
+        .returning(User.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return bumped.first() is not None
+
+
 async def deactivate_user(session: AsyncSession, user_id: int) -> User:
     """Deactivate the user and revoke every token; idempotent. Raises UserNotFoundError."""
     user = await _user(session, user_id)

@@ -19,7 +19,9 @@ from policy.custom_fields import CUSTOM_FIELD_RESOURCES, CUSTOM_PREFIX
 from policy.decisions import AccessDecisions
 from policy.principal import Principal, PrincipalKind
 from policy.store import DepartmentTree, PolicySnapshot, announce_change, new_enforcer
-from policy.vocabulary import FIELDS, Action, Effect, Resource, Scope
+from policy.vocabulary import FIELDS, Action, Resource
+from policy.vocabulary import Effect as Effect  # re-exported: resolvers.admin imports them here
+from policy.vocabulary import Scope as Scope
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 PATTERN = re.compile(
@@ -127,12 +129,12 @@ async def _delete_line(session: AsyncSession, line: Sequence[str]) -> bool:
 
 async def ensure_policy_editable(session: AsyncSession, lines: Iterable[Sequence[str]]) -> None:
     """Refuse a rule set under which no active user could still create and remove rules."""
-    lines = [tuple(line) for line in lines]
+    rules: list[tuple[str, ...]] = [tuple(line) for line in lines]
     departments = (await session.execute(select(Department.id, Department.parent_id))).all()
     tree = DepartmentTree({d.id: d.parent_id for d in departments}, {})
-    snapshot = PolicySnapshot(version=-1, enforcer=new_enforcer(lines), departments=tree,
-                              lines=tuple(lines))  # fmt: skip
-    subjects = {line[1] for line in lines if line[0] == "g"}
+    snapshot = PolicySnapshot(version=-1, enforcer=new_enforcer(rules), departments=tree,
+                              lines=tuple(rules))  # fmt: skip
+    subjects = {line[1] for line in rules if line[0] == "g"}
     users = (
         await session.execute(
             select(User.id, User.username, User.department_id).where(

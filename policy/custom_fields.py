@@ -118,6 +118,9 @@ BUILT_IN_SENSITIVE: tuple[tuple[str, str], ...] = (
     ("customer", "creditCode"),
     ("contact", "phone"),
     ("contact", "email"),
+    # finance fields, like `customer.totalSpend` (migration 0011)
+    ("contract", "amount"),
+    ("payment", "amount"),
 )
 
 

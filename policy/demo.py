@@ -1,4 +1,4 @@
-"""The default policies of the demo organisation (CONTRACT.md, "Demo data set").
+"""The default policies of the demo organisation (docs/api.md, "Demo data set").
 
 Rules are written against role names with department `*`: a scope such as DEPARTMENT or SUBTREE is
 always read relative to the department in which the user holds the role, so one rule serves every
@@ -79,6 +79,7 @@ def demo_rules() -> list[PolicyLine]:
     rules += _directory("compliance_officer")
     # ...and the person's rights: access reports (READ) and erasure (DELETE) of personal data
     rules += _allow("compliance_officer", "privacy", [READ, DELETE], ALL)
+    rules += _workflow_rules()
     # admin: organisation, people, policies and tokens; no customer data
     for resource in ("policy", "user", "department", "token", "webhook"):
         rules += _allow("admin", resource, [READ, CREATE, UPDATE, DELETE], ALL)
@@ -91,6 +92,25 @@ def demo_rules() -> list[PolicyLine]:
     rules += _allow("partner", "customer.{name,industry,contacts}", [READ], ALL)
     rules += _allow("partner", "contact", [READ], ALL)
     rules += _allow("partner", "contact.{name,title}", [READ], ALL)
+    return rules
+
+
+def _workflow_rules() -> list[PolicyLine]:
+    """Tasks, contracts and payments (issue 18): reps their own, managers their subtree with
+    the amounts, finance the money of every customer, service the tasks of those it serves."""
+    write = [READ, CREATE, UPDATE]
+    rules: list[PolicyLine] = []
+    for resource in ("task", "contract", "payment"):
+        rules += _allow("sales_rep", resource, write, OWN)
+        rules += _allow("sales_manager", resource, [*write, EXPORT], SUBTREE)
+    rules += _allow("sales_manager", "interaction", [UPDATE], SUBTREE)
+    for amount in ("contract.amount", "payment.amount"):  # a rule names one resource
+        rules += _allow("sales_manager", amount, [*write, EXPORT], SUBTREE)
+        rules += _allow("finance", amount, write, ALL)
+    rules += _allow("finance", "contract", [READ], ALL)
+    rules += _allow("finance", "payment", write, ALL)
+    # the service desk serves every customer (its ticket rule is ALL): its tasks follow that
+    rules += _allow("service_agent", "task", write, ALL)
     return rules
 
 

@@ -33,6 +33,9 @@ class Resource(StrEnum):
     OPPORTUNITY = "opportunity"
     TICKET = "ticket"
     INTERACTION = "interaction"
+    TASK = "task"
+    CONTRACT = "contract"
+    PAYMENT = "payment"
     USER = "user"
     DEPARTMENT = "department"
     AUDIT = "audit"
@@ -50,13 +53,15 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
         "name", "kind", "industry", "region", "level", "source", "tags", "creditCode", "phone",
         "email", "idNumber", "address", "totalSpend", "owner", "department", "createdAt",
         "updatedAt", "lastInteractionAt", "contacts", "opportunities", "tickets",
-        "interactions", "quality", "version", "segment", "consents",
+        "interactions", "quality", "version", "segment", "consents", "contracts", "tasks",
+        "timeline",
     ),
     Resource.CONTACT: (
         "customer", "name", "title", "phone", "email", "isDecisionMaker", "version",
     ),
     Resource.OPPORTUNITY: (
         "customer", "name", "stage", "amount", "expectedCloseDate", "owner", "version",
+        "stageHistory",
     ),
     Resource.TICKET: (
         "customer", "title", "status", "priority", "assignee", "openedAt", "resolvedAt",
@@ -64,12 +69,16 @@ FIELDS: dict[Resource, tuple[str, ...]] = {
     ),
     Resource.INTERACTION: ("customer", "channel", "summary", "occurredAt", "author",
                            "nextFollowUpOn"),
+    Resource.TASK: ("title", "kind", "status", "dueAt", "assignee", "customer", "completedAt"),
+    Resource.CONTRACT: ("customer", "title", "amount", "startsOn", "endsOn", "status", "owner",
+                        "payments"),
+    Resource.PAYMENT: ("contract", "amount", "dueOn", "paidOn", "status"),
     Resource.USER: ("username", "displayName", "department", "active"),
     Resource.DEPARTMENT: ("name", "parent"),
 }  # fmt: skip
 
 # which fields are denied unless a rule names them is policy data: `sensitive_fields`, seeded by
-# migration 0013 and read with every snapshot (`policy.custom_fields.FieldCatalog`)
+# migrations 0013 and 0011 and read with every snapshot (`policy.custom_fields.FieldCatalog`)
 
 # fields computed from other records: readable only where what they are computed from is too
 DERIVED: dict[tuple[Resource, str], tuple[tuple[Resource, str], ...]] = {
@@ -80,5 +89,8 @@ DERIVED: dict[tuple[Resource, str], tuple[tuple[Resource, str], ...]] = {
 
 # resources whose rows hang off a customer: their row scope is the customer's
 CUSTOMER_CHILDREN = frozenset(
-    {Resource.CONTACT, Resource.OPPORTUNITY, Resource.TICKET, Resource.INTERACTION}
-)
+    {
+        Resource.CONTACT, Resource.OPPORTUNITY, Resource.TICKET, Resource.INTERACTION,
+        Resource.TASK, Resource.CONTRACT, Resource.PAYMENT,
+    }
+)  # fmt: skip

@@ -27,10 +27,11 @@ from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError, ConflictError, ForbiddenError, NotFoundError
 from resolvers.filters import pk_of
+from resolvers.workflow import transfer as handover
 from resolvers.writes import record, require, write
 from schema import admin as types
 from schema.node import to_global_id
-from schema.user import Department, User
+from schema.user import Department, OwnedRecords, User
 
 
 def _bad_input(error: IdentityInputError | policy_admin.PolicyInputError) -> BadUserInputError:
@@ -84,6 +85,19 @@ def _department_type(row: DepartmentRow) -> Department:
 
 def _policy_changed(context: RequestContext) -> None:
     context.extras["policy_changed"] = True
+
+
+async def _successor(
+    context: RequestContext, session: Any, successor_id: strawberry.ID, leaving: int
+) -> int:
+    """An active user in the caller's UPDATE scope, not the one leaving."""
+    pk = pk_of(successor_id, "User", "successorId")
+    row = await session.get(UserRow, pk)
+    if row is None or not row.is_active or not _user_in_scope(context, Action.UPDATE, row):
+        raise BadUserInputError("no such active user", argument="successorId")
+    if pk == leaving:
+        raise BadUserInputError("a user cannot succeed itself", argument="successorId")
+    return pk
 
 
 def _user_in_scope(context: RequestContext, action: Action, row: UserRow) -> bool:
@@ -268,8 +282,14 @@ class AdminMutation:
                                   "password": {"old": None, "new": "****"}})  # fmt: skip
         return _user_type(row)
 
-    @strawberry.mutation(description="Every token of the user stops working at once.")
-    async def deactivate_user(self, info: strawberry.Info, id: strawberry.ID) -> User:
+    @strawberry.mutation(
+        description="Every token of the user stops working at once. With `successorId`, what "
+        "the user owns moves to the successor in the same transaction; the answer's "
+        "`stillOwned` lists what is left."
+    )
+    async def deactivate_user(
+        self, info: strawberry.Info, id: strawberry.ID, successor_id: strawberry.ID | None = None
+    ) -> User:
         context: RequestContext = info.context
         require(context, Resource.USER, Action.UPDATE, "deactivateUser")
         pk = pk_of(id, "User", "id")
@@ -277,6 +297,9 @@ class AdminMutation:
             existing = await session.get(UserRow, pk)
             if existing is None or not _user_in_scope(context, Action.UPDATE, existing):
                 raise NotFoundError("user")
+            successor = None
+            if successor_id is not None:
+                successor = await _successor(context, session, successor_id, pk)
             try:
                 row = await deactivate_user(session, pk)
             except UserNotFoundError:
@@ -288,9 +311,18 @@ class AdminMutation:
                 )
             except policy_admin.LockoutError as error:
                 raise ConflictError(str(error)) from None
+            changes: dict[str, Any] = {"active": {"old": True, "new": False}}
+            if successor is not None:
+                changes["successorId"] = {"old": None, "new": successor}
             await record(context, session, AuditAction.USER_CHANGE, "user", [pk],
-                         changes={"active": {"old": True, "new": False}})  # fmt: skip
-        return _user_type(row)
+                         changes=changes)  # fmt: skip
+            if successor is not None:
+                moved = await handover.move_ownership(session, pk, successor, None)
+                await handover.audit_moves(context, session, pk, successor, moved)
+            left = await handover.still_owned(session, pk)
+        answer = _user_type(row)
+        answer.still_owned = OwnedRecords(**left)
+        return answer
 
     @strawberry.mutation
     async def assign_role(

@@ -55,7 +55,8 @@ async def customer_facts_of(context: RequestContext, rows: Sequence[Any]) -> dic
             CUSTOMERS.c.id.in_(sorted(wanted))
         )
     )
-    return {pk: (owner, department, pk) for pk, owner, department in found.all()}
+    facts: list[tuple[int, int | None, int | None]] = [tuple(r) for r in found.all()]  # type: ignore[misc]
+    return {pk: (owner, department, pk) for pk, owner, department in facts}
 
 
 def readable_changes(context: RequestContext, row: Any, facts: dict[int, Facts]) -> Any:

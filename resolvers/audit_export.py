@@ -134,7 +134,7 @@ async def export_audit_events(
     path = runtime.new_path(f"audit-export-{uuid.uuid4().hex}{format.suffix}")
     try:
         async with write(context) as session:
-            await sweep_expired(session, context.extras["savepoint_events"])
+            await sweep_expired(session, runtime.objects, context.extras["savepoint_events"])
             written = await _write_file(context, criteria, format, path)
             download = await register_download(
                 session,
@@ -144,6 +144,7 @@ async def export_audit_events(
                 row_count=written.row_count,
                 sha256=written.sha256,
                 ttl_seconds=runtime.settings.download_ttl_seconds,
+                objects=runtime.objects,
             )
             await record(
                 context,

@@ -12,6 +12,7 @@ from resolvers.filters import (
     custom_field_ordering,
     pk_of,
 )
+from resolvers.pagination import argument_given
 from resolvers.reader import Ordering
 from resolvers.records import CUSTOMER, CUSTOMERS
 from resolvers.selection import requested_connection
@@ -50,14 +51,17 @@ class CustomerQuery:
         after: str | None = None,
         filter: CustomerFilter | None = None,
         order_by: CustomerOrder | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Customer]:
         context = info.context
         where = compile_filter(CUSTOMER, context.decisions, CUSTOMER_FILTERS, filter)
         ordering = customer_ordering(context.decisions, order_by)
         requested = requested_connection(info, "Customer")
         return await context.reader.page(  # type: ignore[no-any-return]
-            CUSTOMER, requested, first=first, after=after, where=where, ordering=ordering
-        )
+            CUSTOMER, requested, first=first, after=after, where=where, ordering=ordering,
+            last=last, before=before, first_given=argument_given(info, "first"),
+        )  # fmt: skip
 
     @strawberry.field(description="One customer, or null when it is not in the caller's scope.")
     async def customer(self, info: strawberry.Info, id: strawberry.ID) -> Customer | None:

@@ -49,6 +49,7 @@ from schema.node import Connection
 
 log = logging.getLogger("dossier.executor")
 CONNECTION_KEYS = frozenset({"edges", "nodes", "pageInfo", "totalCount", "__typename"})
+BACKWARD = frozenset({"last", "before"})
 PAGE_INFO_KEYS = frozenset({"hasNextPage", "endCursor", "__typename"})
 EDGE_KEYS = frozenset({"cursor", "node", "__typename"})
 
@@ -113,6 +114,8 @@ def is_direct(operation: OperationDefinitionNode, fragments: dict[str, Any]) -> 
             for nodes in root.values():
                 name = nodes[0].name.value
                 if name in ROOT_CONNECTIONS:
+                    if any(arg.name.value in BACKWARD for arg in nodes[0].arguments or ()):
+                        return False  # backward paging: the general path answers it
                     _check_connection(nodes, ROOT_CONNECTIONS[name][0].type_name, fragments)
                 elif name == "customer":
                     fields = collect(sub(nodes), fragments, "Customer")

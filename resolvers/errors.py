@@ -1,4 +1,4 @@
-"""Errors a client may see, each with the `extensions.code` fixed by CONTRACT.md.
+"""Errors a client may see, each with the `extensions.code` fixed in docs/api.md.
 
 Anything else raised during a request is masked as INTERNAL by the GraphQL endpoint.
 """

@@ -25,6 +25,28 @@ def checked_first(first: int | None, *, argument: str = "first", default: int = 
     return first
 
 
+def argument_given(info: Any, name: str) -> bool:
+    """Whether the client wrote argument `name` on this field (a default is not written);
+    `info` is Strawberry's Info or graphql-core's resolve info."""
+    raw = getattr(info, "_raw_info", info)
+    return any(arg.name.value == name for arg in raw.field_nodes[0].arguments or ())
+
+
+def backward_page(
+    first: int | None, after: str | None, last: int | None, before: str | None, *, first_given: bool
+) -> int | None:
+    """The page size of a backward page (`last`/`before`), or None for a forward one; mixing
+    the two directions is refused, since which one wins would be a guess."""
+    if last is None and before is None:
+        return None
+    if after is not None or first_given:
+        raise BadUserInputError(
+            "page forward (`first`/`after`) or backward (`last`/`before`), not both",
+            argument="last" if last is not None else "before",
+        )
+    return checked_first(last, argument="last")
+
+
 def encode_cursor(sort_value: Any, pk: int) -> str:
     """`<tag>:<value>:<pk>`, base64url: cheap enough to make for every edge of a page."""
     if sort_value is None:

@@ -110,7 +110,7 @@ async def _changes_for(
                     all_of([rows_after, after.field(resource, name, action)]),
                 )
             )
-        for name, was, will in targets:
+        for field_name, was, will in targets:
             if was == will:
                 continue
             gained = await counter.count(resource, will, was)
@@ -121,7 +121,7 @@ async def _changes_for(
                 AccessChange(
                     username=username,
                     resource=resource.value,
-                    field=name,
+                    field=field_name,
                     action=admin_types.Action(action.value),
                     before=_reach(was),
                     after=_reach(will),

@@ -21,8 +21,8 @@ from policy.vocabulary import Action
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError
 from resolvers.masking import Materialiser, plan_columns
-from resolvers.pagination import checked_first, decode_cursor, encode_cursor
-from resolvers.records import CHILDREN, SPECS, RecordSpec
+from resolvers.pagination import backward_page, checked_first, decode_cursor, encode_cursor
+from resolvers.records import CHILDREN, SPECS, RecordSpec, child_link
 from resolvers.selection import Requested, requested_connection, requested_object
 from schema.node import Connection, Edge, PageInfo, integer_pk
 
@@ -69,15 +69,28 @@ class RecordReader:
         after: str | None,
         where: Sequence[ColumnElement[bool]] = (),
         ordering: Ordering | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        first_given: bool = False,
     ) -> Connection[Any]:
+        backward = backward_page(first, after, last, before, first_given=first_given)
+        if backward is not None:
+            return await self._page_backward(
+                spec,
+                requested,
+                backward,
+                before,
+                where,
+                ordering or Ordering("id", spec.table.c.id),
+            )
         limit = checked_first(first)
         ordering = ordering or Ordering("id", spec.table.c.id)
         decisions = self.context.decisions
         rows_allowed = decisions.rows(spec.resource, Action.READ)
         if rows_allowed.is_never:
             return _connection([], [], False, 0 if requested.total_count else None)
-        facts = spec.scope_columns()
-        conditions = [rows_allowed.sql(facts), *spec.live(), *where]
+        user_id = self.context.principal.user_id
+        conditions = [spec.rows_sql(rows_allowed, user_id), *spec.live(), *where]
         plan = self._plan(spec, requested.fields)
         sort_key = ordering.column.label("_sort")
         statement = select(*plan.columns, sort_key).select_from(spec.from_clause())
@@ -110,7 +123,72 @@ class RecordReader:
         ]
         if requested.edges:
             return _connection(objects, cursors, has_next, total)
-        return _connection(objects, [], has_next, total, cursors[-1] if cursors else None)
+        page = _connection(objects, [], has_next, total, cursors[-1] if cursors else None)
+        if rows:
+            page.page_info.start_cursor = encode_cursor(rows[0][sort_at], objects[0].pk)
+        return page
+
+    async def _page_backward(
+        self,
+        spec: RecordSpec,
+        requested: Requested,
+        limit: int,
+        before: str | None,
+        where: Sequence[ColumnElement[bool]],
+        ordering: Ordering,
+    ) -> Connection[Any]:
+        """The `limit` rows just before `before` (the last ones without it), in the
+        connection's order: the same scope, filters and masks as a forward page, read in the
+        opposite order; hasNextPage says whether a visible row lies at or after `before`."""
+        decisions = self.context.decisions
+        rows_allowed = decisions.rows(spec.resource, Action.READ)
+        if rows_allowed.is_never:
+            return _connection([], [], False, 0 if requested.total_count else None)
+        conditions = [rows_allowed.sql(spec.scope_columns()), *spec.live(), *where]
+        plan = self._plan(spec, requested.fields)
+        keyset = tuple_(ordering.column, spec.table.c.id)
+        page_conditions = list(conditions)
+        after_conditions: list[ColumnElement[bool]] = []
+        if before is not None:
+            value, pk = decode_cursor(before, argument="before", expect=ordering.holds)
+            bound = tuple_(value, pk)
+            page_conditions.append(keyset > bound if ordering.descending else keyset < bound)
+            after_conditions.append(keyset <= bound if ordering.descending else keyset >= bound)
+        # reversed: nearest the bound first
+        direction = (lambda c: c.asc()) if ordering.descending else (lambda c: c.desc())
+        statement = (
+            select(*plan.columns, ordering.column.label("_sort"))
+            .select_from(spec.from_clause())
+            .where(and_(*page_conditions))
+            .order_by(direction(ordering.column), direction(spec.table.c.id))
+            .limit(limit + 1)
+        )
+        rows = (await self.context.db.execute(statement)).all()
+        has_previous = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        has_next = False
+        if after_conditions:
+            later = (
+                select(spec.table.c.id)
+                .select_from(spec.from_clause())
+                .where(and_(*conditions, *after_conditions))
+                .limit(1)
+            )
+            has_next = (await self.context.db.execute(later)).first() is not None
+        total = None
+        if requested.total_count:
+            count = select(func.count()).select_from(spec.from_clause()).where(and_(*conditions))
+            total = (await self.context.db.execute(count)).scalar_one()
+        objects = self._materialise(spec, plan, rows)
+        sort_at = len(plan.columns)
+        cursors = [
+            encode_cursor(row[sort_at], obj.pk) for row, obj in zip(rows, objects, strict=True)
+        ]
+        page = _connection(objects, cursors if requested.edges else [], has_next, total,
+                           cursors[-1] if cursors else None)  # fmt: skip
+        page.page_info.has_previous_page = has_previous
+        page.page_info.start_cursor = cursors[0] if cursors else None
+        return page
 
     # -- single records -------------------------------------------------------------------------
 
@@ -230,7 +308,7 @@ class RecordReader:
             .select_from(spec.from_clause())
             .where(
                 spec.table.c.id.in_(sorted(set(pks))),
-                rows_allowed.sql(spec.scope_columns()),
+                spec.rows_sql(rows_allowed, self.context.principal.user_id),
                 *spec.live(),
             )
         )
@@ -242,7 +320,7 @@ class RecordReader:
     async def children(
         self, info: Info, parent: Any, field: str, first: int | None, after: str | None
     ) -> Connection[Any] | None:
-        child_type = CHILDREN[(type(parent).__name__, field)]
+        child_type, _ = child_link(type(parent).__name__, field)
         requested = requested_connection(info, child_type)
         return await self.children_with(requested, parent, field, first, after)
 
@@ -259,16 +337,18 @@ class RecordReader:
         if field in parent.withheld:
             self.context.deny(f"{parent_type}.{field}")
             return _resolved(None)
-        child_type = CHILDREN[(parent_type, field)]
+        child_type, link = child_link(parent_type, field)
         limit = checked_first(first)
         after_pk = None
         if after is not None:
             _, after_pk = decode_cursor(after)
         key = ChildKey(parent.pk, limit, after_pk, requested.fields, requested.edges)
-        return self._children_loader(child_type).load(key)
+        return self._children_loader(child_type, link).load(key)
 
-    def _children_loader(self, child_type: str) -> DataLoader[ChildKey, Connection[Any]]:
-        loader = self._children.get(child_type)
+    def _children_loader(
+        self, child_type: str, link: str = "customer_id"
+    ) -> DataLoader[ChildKey, Connection[Any]]:
+        loader = self._children.get(f"{child_type}.{link}")
         if loader is None:
             spec = SPECS[child_type]
 
@@ -278,22 +358,22 @@ class RecordReader:
                     groups[(key.first, key.after, key.fields, key.edges)].append(key)
                 pages: dict[ChildKey, Connection[Any]] = {}
                 for group in groups.values():
-                    pages.update(await self._fetch_children(spec, group))
+                    pages.update(await self._fetch_children(spec, group, link))
                 return [pages[key] for key in keys]
 
             loader = DataLoader(load_fn=load)
-            self._children[child_type] = loader
+            self._children[f"{child_type}.{link}"] = loader
         return loader
 
     async def _fetch_children(
-        self, spec: RecordSpec, keys: list[ChildKey]
+        self, spec: RecordSpec, keys: list[ChildKey], link: str = "customer_id"
     ) -> dict[ChildKey, Connection[Any]]:
         sample = keys[0]
         decisions = self.context.decisions
         rows_allowed = decisions.rows(spec.resource, Action.READ)
         if rows_allowed.is_never:
             return {key: _connection([], [], False, 0) for key in keys}
-        plan, statement = self._children_statement(spec, sample.fields)
+        plan, statement = self._children_statement(spec, sample.fields, link)
         parameters = {
             "parents": sorted({key.parent_pk for key in keys}),
             "after": sample.after if sample.after is not None else 0,
@@ -327,7 +407,9 @@ class RecordReader:
             )
         return result
 
-    def _children_statement(self, spec: RecordSpec, fields: frozenset[str]) -> tuple[Any, Any]:
+    def _children_statement(
+        self, spec: RecordSpec, fields: frozenset[str], link_column: str = "customer_id"
+    ) -> tuple[Any, Any]:
         """The children query for this principal and selection, built once and then reused.
 
         Building it costs more than running it (the subquery copies every column with its
@@ -335,12 +417,12 @@ class RecordReader:
         parents are bind parameters.
         """
         decisions = self.context.decisions
-        cache_key = ("children", spec.type_name, fields)
+        cache_key = ("children", spec.type_name, fields, link_column)
         cached = decisions.derived.get(cache_key)
         if cached is not None:
             return cached  # type: ignore[return-value]
         plan = plan_columns(spec, fields, decisions)
-        link = spec.table.c.customer_id
+        link = spec.table.c[link_column]
         after = bindparam("after", type_=Integer)
         position = func.sum((spec.table.c.id > after).cast(Integer)).over(
             partition_by=link, order_by=spec.table.c.id
@@ -355,7 +437,9 @@ class RecordReader:
             .select_from(spec.from_clause())
             .where(
                 link.in_(bindparam("parents", expanding=True)),
-                decisions.rows(spec.resource, Action.READ).sql(spec.scope_columns()),
+                spec.rows_sql(
+                    decisions.rows(spec.resource, Action.READ), self.context.principal.user_id
+                ),
                 *spec.live(),
             )
             .subquery()
@@ -410,7 +494,11 @@ def _connection(
     return Connection(
         edges=[Edge(cursor=c, node=o) for c, o in zip(cursors, objects, strict=False)],
         nodes=objects,
-        page_info=PageInfo(has_next_page=has_next, end_cursor=end_cursor),
+        page_info=PageInfo(
+            has_next_page=has_next,
+            end_cursor=end_cursor,
+            start_cursor=cursors[0] if cursors else None,
+        ),
         total_count=total,
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 
 from resolvers.filters import FilterRule, compile_filter, id_rule, prefix_clause
+from resolvers.pagination import argument_given
 from resolvers.records import (
     CONTACT,
     CONTACTS,
@@ -53,11 +54,16 @@ async def _page(
     first: int | None,
     after: str | None,
     filter: Any,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Any:
     context = info.context
     where = compile_filter(spec, context.decisions, rules, filter)
     requested = requested_connection(info, spec.type_name)
-    return await context.reader.page(spec, requested, first=first, after=after, where=where)
+    return await context.reader.page(
+        spec, requested, first=first, after=after, where=where,
+        last=last, before=before, first_given=argument_given(info, "first"),
+    )  # fmt: skip
 
 
 @strawberry.type
@@ -69,8 +75,10 @@ class RecordsQuery:
         first: int | None = 50,
         after: str | None = None,
         filter: ContactFilter | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Contact]:
-        return await _page(info, CONTACT, CONTACT_FILTERS, first, after, filter)  # type: ignore[no-any-return]
+        return await _page(info, CONTACT, CONTACT_FILTERS, first, after, filter, last, before)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def opportunities(
@@ -79,8 +87,12 @@ class RecordsQuery:
         first: int | None = 50,
         after: str | None = None,
         filter: OpportunityFilter | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Opportunity]:
-        return await _page(info, OPPORTUNITY, OPPORTUNITY_FILTERS, first, after, filter)  # type: ignore[no-any-return]
+        return await _page(
+            info, OPPORTUNITY, OPPORTUNITY_FILTERS, first, after, filter, last, before
+        )  # type: ignore[no-any-return]
 
     @strawberry.field
     async def tickets(
@@ -89,5 +101,7 @@ class RecordsQuery:
         first: int | None = 50,
         after: str | None = None,
         filter: TicketFilter | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Ticket]:
-        return await _page(info, TICKET, TICKET_FILTERS, first, after, filter)  # type: ignore[no-any-return]
+        return await _page(info, TICKET, TICKET_FILTERS, first, after, filter, last, before)  # type: ignore[no-any-return]

@@ -34,10 +34,14 @@ from resolvers.mutations import WRITE_MUTATIONS, WRITE_QUERIES
 from resolvers.policy_preview import PolicyPreviewQuery
 from resolvers.privacy import PrivacyMutation
 from resolvers.records_query import RecordsQuery
+from resolvers.workflow.mutations import WorkflowMutation
+from resolvers.workflow.queries import WorkflowQuery
 from schema.contact import Contact
+from schema.contract import Contract, Payment
 from schema.customer import Customer
 from schema.interaction import Interaction
 from schema.opportunity import Opportunity
+from schema.task import Task
 from schema.ticket import Ticket
 from schema.user import Department, User
 
@@ -46,13 +50,13 @@ Query = merge_types(
     (
         NodeQuery, CustomerQuery, RecordsQuery, AdminQuery, AuditQuery, BulkQuery, InsightsQuery,
         *WRITE_QUERIES, PolicyPreviewQuery, AuditIntegrityQuery,
-        RecordAccessQuery, WebhookQuery, CustomFieldQuery,
+        RecordAccessQuery, WebhookQuery, CustomFieldQuery, WorkflowQuery,
     ),
 )  # fmt: skip
 Mutation = merge_types(
     "Mutation",
     (AdminMutation, BulkMutation, AuditExportMutation, *WRITE_MUTATIONS, WebhookMutation,
-     LeadMutation, CustomFieldMutation, PrivacyMutation),
+     LeadMutation, CustomFieldMutation, WorkflowMutation, PrivacyMutation),
 )  # fmt: skip
 
 
@@ -90,7 +94,18 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Customer, Contact, Opportunity, Ticket, Interaction, User, Department],
+        types=[
+            Customer,
+            Contact,
+            Opportunity,
+            Ticket,
+            Interaction,
+            Task,
+            Contract,
+            Payment,
+            User,
+            Department,
+        ],  # fmt: skip
         extensions=[
             *extensions,
             MarksExecution,

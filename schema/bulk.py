@@ -14,14 +14,27 @@ class ExportFormat(Enum):
     XLSX = "XLSX"
 
 
+@strawberry.enum(description="Where an export stands.")
+class ExportStatus(Enum):
+    RUNNING = "RUNNING"  # written by a worker; ask `export(id)` for progress
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
 @strawberry.type(
-    description="A finished export. `url` downloads the file once, for the caller only, "
-    "until `expiresAt`; `omittedFields` were asked for but may not be exported."
+    description="An export. `url` downloads the file once, for the caller only, until "
+    "`expiresAt`; `omittedFields` were asked for but may not be exported. A large export "
+    "answers RUNNING with no `url`: `export(id)` reports its `progress` and, once DONE, the url."
 )
 class Export:
     id: strawberry.ID
     row_count: int | None = None
     url: str | None = None
+    status: ExportStatus | None = ExportStatus.DONE
+    progress: float | None = strawberry.field(
+        default=1.0, description="Share of the rows written, from 0 to 1."
+    )
+    error: str | None = None
     omitted_fields: list[str] = strawberry.field(default_factory=list)
     fields: list[str] = strawberry.field(default_factory=list)
     format: str = strawberry.field(default="CSV", description="CSV, XLSX or (audit exports) JSONL.")
@@ -67,3 +80,6 @@ class ImportJob:
         default_factory=list, description="The first issues; `importReport` has all of them."
     )
     error: str | None = None
+    progress: float | None = strawberry.field(
+        default=None, description="Share of the rows processed, from 0 to 1."
+    )

@@ -16,10 +16,13 @@ from schema.user import Department, User
 
 if TYPE_CHECKING:
     from schema.contact import Contact
+    from schema.contract import Contract
     from schema.interaction import Interaction
     from schema.opportunity import Opportunity
     from schema.privacy import Consent
+    from schema.task import Task
     from schema.ticket import Ticket
+    from schema.timeline import TimelineConnection
 
 
 @strawberry.type(description="A company or person we sell to. Any field may be null by policy.")
@@ -102,3 +105,23 @@ class Customer(Node):
     @strawberry.field(description="3C data quality: complete, current, accurate.")
     async def quality(self, info: strawberry.Info) -> CustomerQuality | None:
         return await info.context.quality.of(self)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Contracts signed with this customer, by id.")
+    async def contracts(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[Annotated[Contract, strawberry.lazy("schema.contract")]] | None:
+        return await info.context.reader.children(info, self, "contracts", first, after)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Tasks about this customer, by id.")
+    async def tasks(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[Annotated[Task, strawberry.lazy("schema.task")]] | None:
+        return await info.context.reader.children(info, self, "tasks", first, after)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="Follow-ups, stage changes, tickets, contracts, payments: newest first."
+    )
+    async def timeline(
+        self, info: strawberry.Info, first: int | None = 50, after: str | None = None
+    ) -> Annotated[TimelineConnection, strawberry.lazy("schema.timeline")] | None:
+        return await info.context.workflow.timeline(self, first, after)  # type: ignore[no-any-return]

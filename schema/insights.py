@@ -184,6 +184,8 @@ class AttentionReason(Enum):
     CHURN_RISK = "CHURN_RISK"
     OVERDUE_FOLLOW_UP = "OVERDUE_FOLLOW_UP"
     URGENT_TICKETS = "URGENT_TICKETS"
+    CONTRACT_EXPIRING = "CONTRACT_EXPIRING"
+    PAYMENT_OVERDUE = "PAYMENT_OVERDUE"
 
 
 @strawberry.type(description="A customer that needs someone now, and why.")
@@ -194,6 +196,10 @@ class AttentionItem:
     )
     follow_up_due_on: date | None = None
     open_urgent_tickets: int | None = None
+    contract_ends_on: date | None = strawberry.field(
+        default=None, description="The soonest end of an active contract within the window."
+    )
+    overdue_payments: int | None = None
     customer_pk: strawberry.Private[int] = 0
 
     @strawberry.field
@@ -250,6 +256,12 @@ class LeaderboardEntry:
     won_count: int | None
     won_amount: Decimal | None
     interactions_logged: int | None
+    contract_value_signed: Decimal | None = strawberry.field(
+        default=None, description="Amount of the contracts starting in the period (finance)."
+    )
+    amount_collected: Decimal | None = strawberry.field(
+        default=None, description="Payments received in the period, by contract owner (finance)."
+    )
     owner_pk: strawberry.Private[int] = 0
 
     @strawberry.field

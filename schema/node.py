@@ -58,10 +58,15 @@ class Node:
     id: strawberry.ID
 
 
-@strawberry.type
+@strawberry.type(
+    description="Relay's page info. Forward pages (`first`/`after`) answer hasPreviousPage "
+    "false and backward pages (`last`/`before`) compute both, as Relay allows."
+)
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None = None
+    has_previous_page: bool = False
+    start_cursor: str | None = None
 
 
 @strawberry.type

@@ -13,6 +13,7 @@ from schema.user import User
 
 if TYPE_CHECKING:
     from schema.customer import Customer
+    from schema.timeline import StageChange
 
 
 @strawberry.type(description="A possible sale, moving through the funnel's stages.")
@@ -42,3 +43,9 @@ class Opportunity(Node):
     @strawberry.field
     async def owner(self, info: strawberry.Info) -> User | None:
         return await info.context.reader.related(info, self, "owner", self.owner_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Every move between stages, oldest first.")
+    async def stage_history(
+        self, info: strawberry.Info
+    ) -> list[Annotated[StageChange, strawberry.lazy("schema.timeline")]] | None:
+        return await info.context.workflow.stage_history(self)  # type: ignore[no-any-return]

@@ -22,12 +22,26 @@ class Department(Node):
         return await info.context.reader.related(info, self, "parent", self.parent_id)  # type: ignore[no-any-return]
 
 
+@strawberry.type(description="What a user still owns or is assigned that is open.")
+class OwnedRecords:
+    customers: int
+    opportunities: int
+    tickets: int
+    tasks: int
+    contracts: int
+
+
 @strawberry.type
 class User(Node):
     id: strawberry.ID
     username: str | None = None
     display_name: str | None = None
     active: bool | None = None
+    still_owned: OwnedRecords | None = strawberry.field(
+        default=None,
+        description="Answered by `deactivateUser` only (null elsewhere): what is left to hand "
+        "over.",
+    )
     pk: strawberry.Private[int] = 0
     department_id: strawberry.Private[int | None] = None
     withheld: strawberry.Private[frozenset[str]] = frozenset()

@@ -86,6 +86,11 @@ def settings_for(database_url: str, data_dir: Path) -> Settings:
             "DOSSIER_INSIGHT_REFRESH_SECONDS": "0",
             # no webhook delivery worker in the background: tests/events runs its own
             "DOSSIER_WEBHOOK_DELIVER": "0",
+            "DOSSIER_REMINDER_SECONDS": "0",  # reminders run when a test says so
+            # imports are jobs: every app runs a worker, as `dossier serve` does; no periodic
+            # digests, which the audit tests count
+            "DOSSIER_INPROCESS_WORKER": "1",
+            "DOSSIER_DIGEST_CRON": "",
         }
     )
 

@@ -10,6 +10,10 @@ Layout of the 18 characters, from the standard:
 
 Authorities other than 1, 5, 9 and Y and their categories were assigned after 2015 by the
 national standards body; they are listed in `AUTHORITY_CATEGORIES`.
+
+The check character (position 18) is python-stdnum's (`stdnum.cn.uscc`); the structure checks
+and the messages, which say which rule failed and where, are ours: stdnum answers only
+"invalid format" or "invalid checksum".
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stdnum.cn import uscc
+
 from validation.errors import FieldError, Rule
 from validation.text import compact_code
 
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z: they read like 1, 0, 5, U, 2
 _VALUE = {char: index for index, char in enumerate(CHARSET)}
-WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1, 3, 9, 27, 19, 26, 16, 17, 20, …, 28
 ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)  # GB 11714-1997
 
 # position 1 → allowed position 2, with what they mean (for messages)
@@ -88,8 +93,9 @@ class CreditCode:
 
 def check_character(first17: str) -> str:
     """The 18th character for 17 leading characters (all from `CHARSET`)."""
-    total = sum(_VALUE[char] * weight for char, weight in zip(first17, WEIGHTS, strict=True))
-    return CHARSET[(31 - total % 31) % 31]
+    if len(first17) != 17 or any(char not in _VALUE for char in first17):
+        raise ValueError("17 characters of the GB 32100 character set are needed")
+    return str(uscc.calc_check_digit(first17))
 
 
 def organisation_check_character(first8: str) -> str:

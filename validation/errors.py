@@ -72,7 +72,7 @@ class FieldError(ValueError):
         return FieldError(field, self.rule, self.message, self.suggestions)
 
     def as_extensions(self) -> dict[str, Any]:
-        """GraphQL `extensions` for this error, per CONTRACT.md's BAD_USER_INPUT."""
+        """GraphQL `extensions` for this error, per docs/api.md's BAD_USER_INPUT."""
         extensions: dict[str, Any] = {
             "code": "BAD_USER_INPUT",
             "field": self.field,

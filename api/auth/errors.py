@@ -37,6 +37,28 @@ class AuthenticationError(Exception):
         self.code = code
 
 
+_MESSAGES: dict[str, str] = {
+    AuthFailure.MISSING_TOKEN: "Authentication required: send Authorization: Bearer <token>",
+    AuthFailure.EXPIRED: "The access token has expired",
+    AuthFailure.REVOKED: "The token was revoked",
+}
+
+
+def unauthorized_body(code: str) -> dict[str, object]:
+    """A GraphQL-shaped 401 body (the GraphQL-over-HTTP convention, Apollo's `UNAUTHENTICATED`),
+    with the reason code in `extensions.reason`.
+
+    The top-level `error` and `code` keys are the body of the first release, kept beside
+    `errors` for clients that read them; new clients read `errors[0].extensions`.
+    """
+    message = _MESSAGES.get(code, "The bearer token was refused")
+    return {
+        "errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED", "reason": code}}],
+        "error": "unauthorized",
+        "code": code,
+    }
+
+
 def unauthorized_response(error: AuthenticationError) -> JSONResponse:
     """The 401 for a refused bearer token (RFC 6750 §3), with the reason code in the body."""
     if error.code == AuthFailure.MISSING_TOKEN:
@@ -46,7 +68,7 @@ def unauthorized_response(error: AuthenticationError) -> JSONResponse:
             f'Bearer realm="dossier", error="invalid_token", error_description="{error.code}"'
         )
     return JSONResponse(
-        {"error": "unauthorized", "code": error.code},
+        unauthorized_body(error.code),
         status_code=401,
         headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
     )

@@ -86,7 +86,9 @@ async def confirm_users(
     caller append the read's events and answer right after.
     """
     ids = sorted({facts.user_id for facts in claims})
-    rows = {row.id: row for row in await connection.execute(_ROWS_BY_ID, {"ids": ids})}
+    rows: dict[int, Any] = {  # Row[int, str, …]: not a Row[Any] to mypy
+        row.id: row for row in await connection.execute(_ROWS_BY_ID, {"ids": ids})
+    }
     verdicts: list[Exception | None] = []
     for facts in claims:
         verdict = _verdict(facts, rows.get(facts.user_id))

@@ -15,14 +15,21 @@ MIN_JWT_SECRET_LENGTH = 32
 class LoginThrottleSettings:
     """Token buckets for failed logins: `burst` failures at once, then one per `refill_seconds`.
 
-    Per username this stops guessing one account's password; per client address it stops one
-    host from spraying a common password across many accounts.
+    Per (username, client address) this stops one host guessing one account's password, while
+    the owner, from another address, still logs in: a stranger cannot lock them out. Per
+    username (`account_*`, a higher ceiling) it slows guessing one account from many
+    addresses; it does not apply to a network the account logged in from within
+    `known_network_seconds`, so the owner's own network is not blocked. Per client address it
+    stops one host spraying a common password across many accounts.
     """
 
     username_burst: int = 5
     username_refill_seconds: float = 60.0
+    account_burst: int = 30
+    account_refill_seconds: float = 20.0
     address_burst: int = 20
     address_refill_seconds: float = 15.0
+    known_network_seconds: float = 30 * 24 * 3600.0
     max_tracked_keys: int = 100_000
 
 
@@ -85,6 +92,10 @@ class AuthSettings:
                 username_burst=int(environ.get("DOSSIER_LOGIN_USERNAME_BURST", "5")),
                 username_refill_seconds=float(
                     environ.get("DOSSIER_LOGIN_USERNAME_REFILL_SECONDS", "60")
+                ),
+                account_burst=int(environ.get("DOSSIER_LOGIN_ACCOUNT_BURST", "30")),
+                account_refill_seconds=float(
+                    environ.get("DOSSIER_LOGIN_ACCOUNT_REFILL_SECONDS", "20")
                 ),
                 address_burst=int(environ.get("DOSSIER_LOGIN_ADDRESS_BURST", "20")),
                 address_refill_seconds=float(

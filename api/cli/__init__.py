@@ -23,6 +23,9 @@ COMMANDS: dict[str, str] = {
     "policy": "api.cli.policy:policy",
     "import": "api.cli.importer:import_",
     "deliver": "api.cli.deliver:deliver",
+    "remind": "api.cli.remind:remind",
+    "worker": "api.cli.worker:worker",
+    "schema": "api.cli.schema:schema",
     "keys": "api.cli.keys:keys",
 }
 
@@ -36,7 +39,10 @@ SHORT_HELP: dict[str, str] = {
     "policy": "Inspect and change access policies.",
     "import": "Import customers from CSV or Excel files.",
     "deliver": "Run a webhook delivery worker (any number may run at once).",
-    "keys": "Field encryption keys: a new key, rotate stored values to the active key.",
+    "remind": "Create due reminder tasks once (follow-ups, renewals, overdue payments).",
+    "worker": "Run background jobs: exports, imports, digests, insight refreshes.",
+    "schema": "Print the GraphQL schema as SDL (or write schema.graphql).",
+    "keys": "Secrets: generate fresh ones, make a field key, rotate stored values to it.",
 }
 
 

@@ -1,4 +1,5 @@
-"""`dossier audit`: verify the hash chain, sign digests of its head, archive, index."""
+"""`dossier audit`: verify the hash chain, sign digests of its head, archive, index, make
+partitions ahead."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from audit.digests import (
     verify_digests,
 )
 from audit.indexer import IndexRound, index_once
+from audit.partitions import ensure_partitions
 from audit.retention import RETENTION_SETTING, ExpiredArchive, expire_archives
 from audit.verify import VerifyReport, verify_chain
 from db.engine import create_engine, create_sessionmaker
@@ -259,3 +261,33 @@ def index() -> None:
         click.echo("another process is indexing; nothing done")
         return
     click.echo(f"indexed {result.events} events; index watermark at seq {result.watermark}")
+
+
+async def make_partitions(url: str, months: int) -> list[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            return await ensure_partitions(connection, months=months)
+    finally:
+        await engine.dispose()
+
+
+@audit.command()
+@click.option(
+    "--months",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 120),
+    help="This month and the ones after it, in all.",
+)
+def partitions(months: int) -> None:
+    """Create the audit trail's monthly partitions ahead of time; run it as the owner role
+    (the one that runs migrations), e.g. monthly from cron: the application role cannot."""
+    settings = resolve_settings()
+    names = run(make_partitions(database_url(settings), months))
+    click.echo(f"audit partitions present: {', '.join(names) or 'none'}")
+    if len(names) < months:
+        raise click.ClickException(
+            "some partitions could not be created (see the warnings above): "
+            "this role may not, or the default partition holds rows of that month"
+        )

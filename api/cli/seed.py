@@ -48,9 +48,21 @@ def describe(summary: DemoSummary) -> str:
     return f"{summary.total_rows:,} rows: {rows}"
 
 
-def demo_logins() -> str:
+def demo_logins(*, production: bool = False) -> str:
+    """The demo users; the well-known password only outside production."""
     users = ", ".join(username for username, _, _ in DEMO_USERS)
+    if production:
+        return (
+            f"demo logins present: {users}. Their password is public: deactivate them or "
+            "set new passwords (`dossier user`) before this server takes real traffic."
+        )
     return f"demo logins: {users} (password {DEMO_PASSWORD!r}); partner: acme-partner"
+
+
+PRODUCTION_SEED_WARNING = """\
+!!! WARNING: seeding the DEMO data set with DOSSIER_ENV=prod !!!
+!!! Every demo user (admin included) gets the published password; anyone who knows it
+!!! can log in as an administrator. Use this only for a throwaway evaluation database."""
 
 
 @click.command()
@@ -69,6 +81,8 @@ def seed(demo: bool, customers: int | None, seed_value: int) -> None:
     if not demo and customers is None:
         raise click.UsageError("say what to load: --demo and/or --customers N")
     settings = resolve_settings()
+    if settings.is_production:
+        click.secho(PRODUCTION_SEED_WARNING, err=True, fg="red", bold=True)
     url = database_url(settings)
     count = DEFAULT_CUSTOMERS if customers is None else customers
     started = time.perf_counter()
@@ -78,4 +92,6 @@ def seed(demo: bool, customers: int | None, seed_value: int) -> None:
         raise click.ClickException(str(exc)) from exc
     elapsed = time.perf_counter() - started
     click.echo(f"seeded {describe(summary)} in {elapsed:.1f} s")
-    click.echo(demo_logins())
+    click.echo(demo_logins(production=settings.is_production))
+    if settings.is_production:
+        click.secho(PRODUCTION_SEED_WARNING, err=True, fg="red", bold=True)

@@ -7,6 +7,7 @@ read the same resolved DATABASE_URL from the environment.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from db.engine import create_engine
 from db.migrate import DatabaseAheadError, upgrade_to_head
 
 APP_FACTORY = "api.app:create_app"
+PROTOCOL = "api.server.protocol:GuardedHttpToolsProtocol"
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,11 @@ def serve(host: str, port: int, workers: int, migrate: bool) -> None:
     if embedded:
         click.echo(f"embedded PostgreSQL: {url}")
     if prepared.has_demo_users:
-        click.echo(demo_logins())
+        click.echo(demo_logins(production=settings.is_production))
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; with the default
     # handler that kills the process before atexit, leaving the embedded PostgreSQL running
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    limits = settings.server
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -113,6 +116,11 @@ def serve(host: str, port: int, workers: int, migrate: bool) -> None:
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=30,
+        # api.server: the header timeout, header size and connection caps uvicorn lacks
+        http=PROTOCOL,
+        timeout_keep_alive=max(1, math.ceil(limits.keepalive_seconds)),
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        backlog=limits.backlog,
     )
 
 

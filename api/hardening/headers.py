@@ -2,8 +2,8 @@
 
 The API serves JSON to programs, so the policy is the strictest there is: no framing, no
 sniffing, no referrer, no content of any kind loaded on the API's behalf. The one HTML page,
-GraphiQL in dev mode, loads its scripts from a CDN and runs inline ones; it gets no CSP rather
-than a CSP full of exceptions, and exists only in dev mode.
+GraphiQL in dev mode, loads only its own files from this origin (`api.graphiql`) and gets the
+CSP that allows exactly that.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.graphiql import GRAPHIQL_CSP
 from api.hardening.settings import HardeningSettings
 
 NO_STORE_PREFIXES = ("/graphql", "/auth")
@@ -45,7 +46,9 @@ class SecurityHeadersMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in _ALWAYS.items():
                     headers.setdefault(name, value)
-                if not headers.get("content-type", "").startswith("text/html"):
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers.setdefault("Content-Security-Policy", GRAPHIQL_CSP)
+                else:
                     headers.setdefault("Content-Security-Policy", API_CSP)
                 if self.hsts:
                     headers.setdefault("Strict-Transport-Security", self.hsts)
@@ -55,3 +58,9 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def security_headers() -> list[tuple[bytes, bytes]]:
+    """The headers of every API answer, for answers made outside the app (the HTTP server's)."""
+    pairs = [*_ALWAYS.items(), ("Content-Security-Policy", API_CSP), ("Cache-Control", "no-store")]
+    return [(name.lower().encode(), value.encode()) for name, value in pairs]

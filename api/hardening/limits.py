@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     DocumentNode,
@@ -165,13 +165,15 @@ class _Walk:
         )
 
     def page_size(self, node: FieldNode, definition: GraphQLField | None) -> int | None:
-        """The `first` this connection field will be asked for, or None if it takes none."""
+        """The `first` (or `last`, when paging backward) this connection field will be asked
+        for, or None if it takes none; with both, the larger counts."""
         if definition is None or "first" not in definition.args:
             return None
         default = definition.args["first"].default_value
         value: Any = default if isinstance(default, int) else self.default_page_size
+        sizes: list[Any] = []
         for argument in node.arguments or ():
-            if argument.name.value != "first":
+            if argument.name.value not in ("first", "last"):
                 continue
             literal = argument.value
             if isinstance(literal, IntValueNode):
@@ -183,6 +185,13 @@ class _Walk:
                 value = self.variables.get(literal.name.value, value)
             elif isinstance(literal, NullValueNode):
                 value = self.default_page_size
+            sizes.append(value)
+            value = default if isinstance(default, int) else self.default_page_size
+        if sizes:
+            numbers = [
+                size for size in sizes if isinstance(size, int) and not isinstance(size, bool)
+            ]
+            value = max(numbers) if len(numbers) == len(sizes) else None
         if not isinstance(value, int) or isinstance(value, bool):
             return self.default_page_size  # coercion will refuse it
         if value > self.max_page_size:
@@ -326,7 +335,9 @@ class QueryLimitsExtension(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         # the parser cache keys on these options too, so a cached parse obeyed the same limits
-        self.execution_context.parse_options.update(
+        # graphql-core 3.3's parser options, beyond the keys Strawberry's TypedDict names
+        options = cast(dict[str, Any], self.execution_context.parse_options)
+        options.update(
             max_lexical_tokens=self.limits.max_tokens, max_comments=self.limits.max_tokens
         )
         try:

@@ -13,6 +13,7 @@
 | DOSSIER_RATE_USER_BURST / _PER_SECOND | 200 / 20 | GraphQL requests per user |
 | DOSSIER_RATE_PARTNER_BURST / _PER_SECOND | 50 / 5 | GraphQL requests per partner token |
 | DOSSIER_RATE_MAX_TRACKED | 100000 | principals whose buckets are kept in memory |
+| DOSSIER_COST_BUDGET / _SECONDS | 50000000 / 60 | query cost per principal per window (0: none) |
 | DOSSIER_CORS_ORIGINS | (none) | comma-separated origins allowed to call from a browser |
 | DOSSIER_HSTS_SECONDS | 31536000 in prod, else 0 | `Strict-Transport-Security` max-age |
 
@@ -52,6 +53,8 @@ class HardeningSettings:
     user_rate: RateBudget = RateBudget(burst=200, per_second=20.0)
     partner_rate: RateBudget = RateBudget(burst=50, per_second=5.0)
     rate_max_tracked: int = 100_000
+    cost_budget: int = 50_000_000  # 100 operations of the largest cost a minute; 0: no budget
+    cost_budget_seconds: int = 60
     cors_origins: tuple[str, ...] = ()
     hsts_seconds: int = 0
     # dev-only conveniences; both follow DOSSIER_ENV
@@ -88,6 +91,8 @@ class HardeningSettings:
                 per_second=_positive_float(environ, "DOSSIER_RATE_PARTNER_PER_SECOND", 5.0),
             ),
             rate_max_tracked=_positive_int(environ, "DOSSIER_RATE_MAX_TRACKED", 100_000),
+            cost_budget=_positive_int(environ, "DOSSIER_COST_BUDGET", 50_000_000, allow_zero=True),
+            cost_budget_seconds=_positive_int(environ, "DOSSIER_COST_BUDGET_SECONDS", 60),
             cors_origins=origins,
             hsts_seconds=_positive_int(
                 environ, "DOSSIER_HSTS_SECONDS", 31_536_000 if prod else 0, allow_zero=True

@@ -1,4 +1,4 @@
-"""The demo data set: the organisation of CONTRACT.md and generated customers, loaded by COPY."""
+"""The demo data set: the organisation of docs/api.md and generated customers, loaded by COPY."""
 
 from api.seed.demo import (
     DEFAULT_CUSTOMERS,

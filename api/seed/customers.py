@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from api.seed import vocabulary as v
 from api.seed.identifiers import credit_code, id_number, mobile_e164
@@ -50,6 +51,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "id", "customer_id", "channel", "summary", "occurred_at", "author_id",
         "next_follow_up_on", "created_at",
     ),
+    "contracts": (
+        "id", "customer_id", "title", "amount", "starts_on", "ends_on", "status", "owner_id",
+        "created_at", "updated_at",
+    ),
+    "payments": (
+        "id", "contract_id", "customer_id", "amount", "due_on", "paid_on", "status",
+        "created_at", "updated_at",
+    ),
+    "tasks": (
+        "id", "title", "kind", "status", "due_at", "assignee_id", "customer_id", "source_id",
+        "completed_at", "created_at", "updated_at",
+    ),
 }  # fmt: skip
 
 # tables in foreign-key order: a child is loaded after its parent
@@ -66,6 +79,10 @@ PRIORITIES = ("LOW", "NORMAL", "HIGH", "URGENT")
 PRIORITY_WEIGHTS = (20, 55, 20, 5)
 CHANNELS = ("CALL", "VISIT", "EMAIL", "WECHAT", "MEETING")
 SPEND_CENTS = {"A": (50_000_000, 800_000_000), "B": (5_000_000, 60_000_000), "C": (0, 6_000_000)}
+# contracts per customer by level, and how many instalments a contract is paid in
+CONTRACTS_PER_LEVEL = {"A": (1, 2, 3), "B": (0, 0, 1, 1, 2), "C": (0, 0, 0, 1)}
+INSTALMENTS = (1, 2, 2, 3, 4)
+CONTRACT_TOPICS = ("年度服务合同", "软件许可合同", "采购框架协议", "技术支持合同", "实施服务合同")
 EAST_REGIONS = tuple(r for r in v.REGIONS if r.team == "east")
 NORTH_REGIONS = tuple(r for r in v.REGIONS if r.team == "north")
 
@@ -123,9 +140,13 @@ class CustomerGenerator:
         for number, start in enumerate(range(0, customers, BLOCK_SIZE)):
             # reproducible demo data, not secrets: a seeded PRNG is the point
             rng = random.Random(f"dossier-seed:{self._seed}:{number}")  # noqa: S311
+            # the sales workflow (issue 18) draws from a generator of its own, so the records
+            # that existed before it are the same as they were for a given N and seed
+            workflow = random.Random(f"dossier-seed-workflow:{self._seed}:{number}")  # noqa: S311
             block = Block()
             for _ in range(min(BLOCK_SIZE, customers - start)):
                 self._customer(rng, ids, block)
+                self._workflow(workflow, ids, block)
             yield block
 
     # -- one customer and its children ------------------------------------------------------
@@ -206,6 +227,72 @@ class CustomerGenerator:
         self._contacts(rng, ids, block, customer_id, domain, english, is_person, created)
         self._opportunities(rng, ids, block, customer_id, owner, level, created)
         self._tickets(rng, ids, block, customer_id, created)
+
+    def _workflow(self, rng: random.Random, ids: _Ids, block: Block) -> None:
+        """The contracts, payments and tasks of the customer `_customer` just made.
+
+        Tasks are what the reminders would have created by now (`resolvers.workflow.reminders`):
+        one per follow-up date, renewal and overdue payment, done when long past, plus a few
+        typed in by hand; reminder tasks name their source, as the scheduler's do.
+        """
+        customer: tuple[Any, ...] = block.rows["customers"][-1]
+        customer_id, owner = customer[0], customer[16]
+        level: str = customer[5]
+        created: datetime = customer[19]
+        now, today = self._now, self._now.date()
+        tasks = block.rows["tasks"]
+
+        def task(title: str, kind: str, due: date, source: int | None) -> None:
+            due_at = datetime.combine(due, datetime.min.time(), now.tzinfo)
+            done = due < today - timedelta(days=3) and rng.random() < 0.9
+            status = "DONE" if done else "OPEN"
+            completed = None
+            if done:
+                completed = min(due_at + timedelta(hours=rng.randrange(1, 72)), now)
+            made = min(due_at, now)
+            tasks.append((ids.take("tasks"), title, kind, status, due_at, owner, customer_id,
+                          source, completed, made, completed or made))  # fmt: skip
+
+        interactions: list[tuple[Any, ...]] = block.rows["interactions"]
+        for row in interactions[::-1]:
+            if row[1] != customer_id:
+                break
+            if row[6] is not None and row[6] <= today:
+                task(f"跟进 {customer[1]}"[:300], "FOLLOW_UP", row[6], row[0])
+        spend_scale = {"A": 3_000_000, "B": 400_000, "C": 60_000}[level]
+        for _ in range(rng.choice(CONTRACTS_PER_LEVEL[level])):
+            contract_id = ids.take("contracts")
+            starts = (created + (now - created) * rng.random()).date()
+            ends = starts + timedelta(days=rng.choice((180, 365, 365, 730)))
+            status = "ACTIVE" if ends >= today else "EXPIRED"
+            if rng.random() < 0.05:
+                status = "TERMINATED"
+            amount = Decimal(rng.randrange(spend_scale // 20, spend_scale)).quantize(Decimal(1))
+            signed_at = datetime.combine(starts, datetime.min.time(), now.tzinfo)
+            block.rows["contracts"].append(
+                (contract_id, customer_id, rng.choice(CONTRACT_TOPICS), amount, starts, ends,
+                 status, owner, min(signed_at, now), min(signed_at, now))
+            )  # fmt: skip
+            if status == "ACTIVE" and ends <= today + timedelta(days=30):
+                task("合同到期 Renew", "CONTRACT_RENEWAL", ends, contract_id)
+            parts = rng.choice(INSTALMENTS)
+            share = (amount / parts).quantize(Decimal("0.01"))
+            for index in range(parts):
+                due = starts + timedelta(days=(ends - starts).days * index // parts)
+                paid = None
+                if due <= today and rng.random() < 0.85:
+                    paid = min(due + timedelta(days=rng.randrange(-5, 40)), today)
+                state = "PAID" if paid else ("OVERDUE" if due < today else "PLANNED")
+                at = min(datetime.combine(due, datetime.min.time(), now.tzinfo), now)
+                payment_id = ids.take("payments")
+                block.rows["payments"].append(
+                    (payment_id, contract_id, customer_id, share, due, paid, state, at, at)
+                )  # fmt: skip
+                if state == "OVERDUE":
+                    task("回款逾期 Payment overdue", "PAYMENT_DUE", due, payment_id)
+        if rng.random() < 0.1:
+            due = today + timedelta(days=rng.randrange(-10, 20))
+            task(rng.choice(("准备报价单", "安排演示", "发送合同草稿")), "CUSTOM", due, None)
 
     def _contacts(
         self,

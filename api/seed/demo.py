@@ -15,7 +15,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.seed.customers import TABLES, Block, CustomerGenerator, SalesForce
-from api.seed.loader import advance_sequences, load_blocks
+from api.seed.loader import advance_sequences, load_blocks, present_tables
 from api.seed.organisation import (
     DEMO_PASSWORD,
     ExtraStaff,
@@ -88,9 +88,10 @@ async def seed_demo(
             force = _sales_force(department_ids, user_ids, staff)
             generator = CustomerGenerator(cipher=cipher, force=force, seed=seed, now=now)
             blocks = generator.blocks(customers, dict.fromkeys(TABLES, 1))
-            counts = await load_blocks(connection, blocks, on_block)
-            await advance_sequences(connection, TABLES)
-        for table in TABLES:
+            tables = await present_tables(connection)
+            counts = await load_blocks(connection, blocks, on_block, tables)
+            await advance_sequences(connection, tables)
+        for table in tables:
             await connection.execute(f"ANALYZE {table}")
 
     return DemoSummary(

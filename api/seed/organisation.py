@@ -1,4 +1,4 @@
-"""The demo organisation of CONTRACT.md: departments, people, their roles and the default rules.
+"""The demo organisation of docs/api.md: departments, people, their roles and the default rules.
 
 Generated data sets add sales reps (one per `CUSTOMERS_PER_REP` customers) and service agents
 (one per `CUSTOMERS_PER_AGENT`), so that ownership stays realistic at 100 000 customers instead
@@ -16,7 +16,7 @@ import asyncpg
 from api.seed.customers import chinese_person
 from policy.demo import PolicyLine, demo_policy_lines, role_line
 
-DEMO_PASSWORD = "dossier-demo"  # noqa: S105  # the published demo password (CONTRACT.md)
+DEMO_PASSWORD = "dossier-demo"  # noqa: S105  # the published demo password (docs/api.md)
 CUSTOMERS_PER_REP = 2_000
 CUSTOMERS_PER_AGENT = 10_000
 EAST_SHARE = 0.55  # the generator's share of non-key accounts that go to East Sales

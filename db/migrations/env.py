@@ -7,14 +7,21 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import db.models  # noqa: F401  # every model on the metadata, for `alembic check`
 from db.base import Base
+from db.drift import include_object
 from db.engine import create_engine
 
 target_metadata = Base.metadata
 
 
 def run_with(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        include_object=include_object,
+        compare_type=True,
+    )
     with context.begin_transaction():
         # the server's statement timeout guards requests; a migration (a backfill over a
         # year of audit events) may take as long as it takes

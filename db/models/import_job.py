@@ -4,7 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, String, Text, Uuid, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    String,
+    Text,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,7 +50,23 @@ class ImportJob(Base):
     issues: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     ignored_columns: Mapped[list[str]] = mapped_column(JSONB, server_default="[]")
     error: Mapped[str | None] = mapped_column(Text)
-    report_path: Mapped[str | None] = mapped_column(String(1000))
+    report_path: Mapped[str | None] = mapped_column(String(1000))  # a key in the file store
+    upload_key: Mapped[str | None] = mapped_column(String(200))  # the uploaded file, stored
+    # what a worker needs to run it as the requester (see `jobs.requests`)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportJobIssue(Base):
+    """A rejected or duplicate row of an import, written with the batch that found it."""
+
+    __tablename__ = "import_job_issues"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("import_jobs.id", ondelete="CASCADE")
+    )
+    row: Mapped[int] = mapped_column(BigInteger)
+    issue: Mapped[dict[str, Any]] = mapped_column(JSONB)

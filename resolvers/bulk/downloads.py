@@ -1,5 +1,8 @@
 """One-time downloads: a file, the principal it belongs to, a token digest and an expiry.
 
+The file itself goes into the shared store (`resolvers.bulk.store`) with its registration, so
+the download works from whichever server process the client reaches.
+
 A download is claimed with one conditional UPDATE (same principal, not yet downloaded, not
 expired), so two simultaneous requests with the same token cannot both win, and an expired,
 used, foreign or unknown token all get the same answer.
@@ -10,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit.events import ActorKind, AuditAction, AuditRecord
 from db.models import ExportFile
 from resolvers.bulk.files import new_download_token, token_digest
+from resolvers.bulk.objects import ObjectStore
+from resolvers.bulk.store import Storage, delete_files, store_file
 
 DOWNLOAD_PATH = "/exports/"
 CLAIMED_GRACE = dt.timedelta(minutes=10)
@@ -36,7 +40,8 @@ class Download:
 
 @dataclass(frozen=True)
 class ClaimedFile:
-    path: Path
+    storage: Storage
+    key: str
     content_type: str
     sha256: str
     file_name: str
@@ -51,15 +56,26 @@ async def register_download(
     row_count: int,
     sha256: str,
     ttl_seconds: int,
+    file_id: uuid.UUID | None = None,
+    objects: ObjectStore | None = None,
 ) -> Download:
-    """Store the file's record in the caller's transaction; the token is returned only here."""
+    """Store the file and its record in the caller's transaction; the local copy is removed
+    once stored. The token is returned only here."""
     token, digest = new_download_token()
     expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl_seconds)
+    file_id = file_id or uuid.uuid4()
+    key = f"download-{file_id.hex}{path.suffix}"
+    if objects is not None:
+        await objects.put(key, path)
+    else:
+        await store_file(session, key, path)
+    await asyncio.to_thread(path.unlink, missing_ok=True)
     row = ExportFile(
-        id=uuid.uuid4(),
+        id=file_id,
         principal=principal,
         token_hash=digest,
-        path=str(path),
+        path=key,
+        storage=(Storage.DATABASE if objects is None else Storage.OBJECTS).value,
         content_type=content_type,
         row_count=row_count,
         sha256=sha256,
@@ -81,16 +97,28 @@ async def claim_download(session: AsyncSession, token: str, principal: str) -> C
             ExportFile.expires_at > func.now(),
         )
         .values(downloaded_at=func.now())
-        .returning(ExportFile.path, ExportFile.content_type, ExportFile.sha256, ExportFile.id)
+        .returning(
+            ExportFile.path,
+            ExportFile.storage,
+            ExportFile.content_type,
+            ExportFile.sha256,
+            ExportFile.id,
+        )
     )
     row = (await session.execute(statement)).first()
     if row is None:
         return None
-    path = Path(row.path)
-    return ClaimedFile(path, row.content_type, row.sha256, f"{row.id}{path.suffix}")
+    suffix = Path(row.path).suffix
+    return ClaimedFile(
+        Storage(row.storage), row.path, row.content_type, row.sha256, f"{row.id}{suffix}"
+    )
 
 
-async def sweep_expired(session: AsyncSession, audit: list[AuditRecord] | None = None) -> int:
+async def sweep_expired(
+    session: AsyncSession,
+    objects: ObjectStore | None = None,
+    audit: list[AuditRecord] | None = None,
+) -> int:
     """Forget downloads that were used or expired, and delete their files; returns how many.
 
     With `audit` (a savepoint's event list), the expiry is recorded there: one SYSTEM event
@@ -106,12 +134,12 @@ async def sweep_expired(session: AsyncSession, audit: list[AuditRecord] | None =
             )
         )
         .returning(
-            ExportFile.path, ExportFile.id, ExportFile.principal, ExportFile.sha256,
-            ExportFile.downloaded_at,
+            ExportFile.storage, ExportFile.path, ExportFile.id, ExportFile.principal,
+            ExportFile.sha256, ExportFile.downloaded_at,
         )
     )  # fmt: skip
     rows = (await session.execute(statement)).all()
-    await asyncio.to_thread(_unlink_all, [row.path for row in rows])
+    await delete_files(session, [(Storage(row.storage), row.path) for row in rows], objects)
     if rows and audit is not None:
         audit.append(
             AuditRecord(
@@ -133,8 +161,3 @@ async def sweep_expired(session: AsyncSession, audit: list[AuditRecord] | None =
             )  # fmt: skip
         )
     return len(rows)
-
-
-def _unlink_all(paths: Sequence[str]) -> None:
-    for stored in paths:
-        Path(stored).unlink(missing_ok=True)

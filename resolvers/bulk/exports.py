@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.events import AuditAction
+from audit.events import AuditAction, AuditRecord
 from db.crypto import FieldCipher
 from policy.custom_fields import FieldCatalog, custom_key
 from policy.decisions import AccessDecisions
@@ -30,10 +33,13 @@ from policy.predicates import ALWAYS, Predicate, all_of, implies
 from policy.vocabulary import Action, Resource
 from resolvers.bulk.cells import as_text
 from resolvers.bulk.downloads import Download, register_download, sweep_expired
+from resolvers.bulk.export_jobs import queue_export
 from resolvers.bulk.files import ExportFormat, TableWriter, file_sha256, open_writer
+from resolvers.bulk.objects import ObjectStore
+from resolvers.bulk.requests import Requester, filter_json
 from resolvers.bulk.runtime import BulkRuntime
 from resolvers.context import RequestContext
-from resolvers.errors import BadUserInputError
+from resolvers.errors import BadUserInputError, ForbiddenError
 from resolvers.filters import CUSTOMER_FILTERS, FilterRule, compile_filter
 from resolvers.masking import ColumnPlan, Materialiser, plan_columns
 from resolvers.records import (
@@ -46,7 +52,7 @@ from resolvers.records import (
     RecordSpec,
 )
 from resolvers.records_query import CONTACT_FILTERS, OPPORTUNITY_FILTERS, TICKET_FILTERS
-from resolvers.writes import record, require, write
+from resolvers.writes import record, write
 from schema.node import to_global_id
 
 ID_COLUMN = "id"
@@ -107,14 +113,24 @@ class ExportDecisions:
         return ALWAYS if implies(self.rows(resource), both) else both
 
 
+class ExportStatus(StrEnum):
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
 @dataclass(frozen=True)
 class ExportResult:
-    download: Download
-    row_count: int
+    """A finished export (`download` set) or one handed to a worker (`status` RUNNING)."""
+
+    id: uuid.UUID
+    download: Download | None
+    row_count: int | None
     fields: tuple[str, ...]
     omitted_fields: tuple[str, ...]
-    sha256: str
+    sha256: str | None
     format: ExportFormat
+    status: ExportStatus = ExportStatus.DONE
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,26 @@ class _Column:
     name: str
     field: FieldSpec | None  # None for the global id
     custom_key: str | None = None  # a custom field's key: its value is in `customFields`
+
+
+@dataclass(frozen=True)
+class PreparedExport:
+    """An export checked and planned for one requester: what to select and how to write it."""
+
+    target: ExportTarget
+    requester: Requester
+    filter: object | None
+    format: ExportFormat
+    plan: ColumnPlan
+    columns: tuple[_Column, ...]
+    omitted: tuple[str, ...]
+    statement: Select[Any]
+    count_statement: Select[Any]
+    purpose: str | None = None  # only customers with an active consent for it (issue 23)
+
+    @property
+    def header(self) -> list[str]:
+        return [column.name for column in self.columns]
 
 
 def _chosen_fields(
@@ -175,6 +211,148 @@ def _table_rows(
     return table
 
 
+def prepare_export(
+    requester: Requester,
+    target: ExportTarget,
+    *,
+    filter: object | None,
+    fields: Sequence[str] | None,
+    format: ExportFormat,
+    chunk_rows: int,
+    purpose: str | None = None,
+) -> PreparedExport:
+    """Check and plan an export; raises FORBIDDEN without the EXPORT action on the resource,
+    BAD_USER_INPUT for unknown fields or filters on fields the caller may not read everywhere.
+    Pure: a worker calls it again with the request's decisions and gets the same plan."""
+    spec = target.spec
+    if not requester.decisions.can(spec.resource, Action.EXPORT):
+        raise ForbiddenError(f"Mutation.{target.operation}", f"Not allowed to {target.operation}")
+    chosen = _chosen_fields(target, fields, requester.decisions.snapshot.catalog)
+    where = compile_filter(spec, requester.decisions, target.filters, filter)
+    if purpose is not None:
+        from resolvers.privacy.consents import checked_purpose, has_active_consent
+
+        if spec.resource is not Resource.CUSTOMER:
+            raise BadUserInputError("only customers carry consents", argument="purpose")
+        purpose = checked_purpose(purpose)
+        where = [*where, has_active_consent(purpose)]
+    decisions = ExportDecisions(requester.decisions)
+    custom = [name for name in chosen if custom_key(name) is not None]
+    plan = plan_columns(
+        spec,
+        [name for name in chosen if name != ID_COLUMN and name not in custom]
+        + ([CUSTOM_FIELDS] if custom else []),
+        decisions,  # type: ignore[arg-type]  # duck-typed: .field() and .snapshot
+        Action.EXPORT,
+    )
+    omitted = tuple(name for name in chosen if name in {f.name for f in plan.hidden})
+    pseudo = {f.name: f for f in (*plan.visible, *plan.row_dependent)}
+    columns = tuple(
+        _Column(name, pseudo[name], custom_key(name))
+        if name in custom
+        else _Column(name, None if name == ID_COLUMN else spec.fields[name])
+        for name in chosen
+        if name not in omitted
+    )
+    rows_allowed = decisions.rows(spec.resource)
+    condition = and_(rows_allowed.sql(spec.scope_columns()), *spec.live(), *where)
+    statement = (
+        select(*plan.columns)
+        .select_from(spec.from_clause())
+        .where(condition)
+        .order_by(spec.table.c.id)
+        .execution_options(yield_per=chunk_rows)
+    )
+    counted = select(func.count()).select_from(spec.from_clause()).where(condition)
+    return PreparedExport(
+        target, requester, filter, format, plan, columns, omitted, statement, counted, purpose
+    )
+
+
+def export_changes(
+    prepared: PreparedExport, export_id: uuid.UUID, row_count: int, sha256: str
+) -> dict[str, Any]:
+    """What the EXPORT audit event says of an export, inline or run by a worker alike."""
+    return {
+        "exportId": str(export_id),
+        "filter": _filter_summary(prepared.filter),
+        "format": prepared.format.value,
+        "rowCount": row_count,
+        "sha256": sha256,
+        "omittedFields": list(prepared.omitted),
+        **({"purpose": prepared.purpose} if prepared.purpose is not None else {}),
+    }
+
+
+def export_event(
+    prepared: PreparedExport, export_id: uuid.UUID, row_count: int, sha256: str
+) -> AuditRecord:
+    """The EXPORT event as `resolvers.writes.record` writes it for the requester."""
+    principal, meta = prepared.requester.principal, prepared.requester.meta
+    return AuditRecord(
+        actor=principal.name,
+        actor_kind=principal.kind.value,
+        action=AuditAction.EXPORT,
+        resource_type=prepared.target.spec.resource.value,
+        resource_ids=[],
+        fields=sorted(prepared.header),
+        changes=export_changes(prepared, export_id, row_count, sha256),
+        operation=meta.operation,
+        query_hash=meta.query_hash,
+        ip=meta.ip,
+        user_agent=meta.user_agent,
+        request_id=meta.request_id,
+        token_id=principal.token_id,
+    )
+
+
+async def write_export(
+    session: AsyncSession,
+    prepared: PreparedExport,
+    *,
+    cipher: FieldCipher,
+    directory: Path,
+    ttl_seconds: int,
+    file_id: uuid.UUID | None = None,
+    on_progress: Callable[[int], Awaitable[None]] | None = None,
+    objects: ObjectStore | None = None,
+) -> tuple[Download, int, str]:
+    """Stream the rows into a file and register its download in the caller's transaction;
+    (download, rows, SHA-256). The caller writes the audit event in the same transaction."""
+    path = directory / f"export-{uuid.uuid4().hex}{prepared.format.suffix}"
+    try:
+        writer: TableWriter = await asyncio.to_thread(
+            open_writer, prepared.format, path, prepared.header
+        )
+        row_count = 0
+        try:
+            result = await session.stream(prepared.statement)
+            async for chunk in result.partitions():
+                row_count += await asyncio.to_thread(
+                    _write_chunk, writer, prepared.plan, cipher, prepared.columns, chunk
+                )
+                if on_progress is not None:
+                    await on_progress(row_count)
+        finally:
+            await asyncio.to_thread(writer.close)
+        sha256 = await asyncio.to_thread(file_sha256, path)
+        download = await register_download(
+            session,
+            principal=prepared.requester.principal.subject,
+            path=path,
+            content_type=prepared.format.content_type,
+            row_count=row_count,
+            sha256=sha256,
+            ttl_seconds=ttl_seconds,
+            file_id=file_id,
+            objects=objects,
+        )
+    except BaseException:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise
+    return download, row_count, sha256
+
+
 async def export_records(
     context: RequestContext,
     runtime: BulkRuntime,
@@ -187,95 +365,65 @@ async def export_records(
 ) -> ExportResult:
     """Write the caller's exportable rows and fields to a file and register its download.
 
-    Raises FORBIDDEN without the EXPORT action on the resource, BAD_USER_INPUT for unknown
-    fields or filters on fields the caller may not read everywhere. One audit event records
-    the filter, the fields, the row count and the file's SHA-256, in the same transaction as
-    the download's registration: no download without its event.
+    Raises as `prepare_export`. Up to `inline_rows` rows, the file is written in the request
+    and one audit event records the filter, the fields, the row count and the file's SHA-256,
+    in the same transaction as the download's registration: no download without its event.
+    More rows are handed to a worker (`jobs.exports`), queued in the request's transaction,
+    which writes the same file and the same event under the same decisions; the answer is
+    then RUNNING, with the id `export(id)` reports progress for.
     """
-    spec = target.spec
-    require(context, spec.resource, Action.EXPORT, target.operation)
-    catalog = context.decisions.snapshot.catalog
-    chosen = _chosen_fields(target, fields, catalog)
-    where = compile_filter(spec, context.decisions, target.filters, filter)
-    if purpose is not None:
-        from resolvers.privacy.consents import checked_purpose, has_active_consent
-
-        if spec.resource is not Resource.CUSTOMER:
-            raise BadUserInputError("only customers carry consents", argument="purpose")
-        purpose = checked_purpose(purpose)
-        where = [*where, has_active_consent(purpose)]
-    decisions = ExportDecisions(context.decisions)
-    custom = [name for name in chosen if custom_key(name) is not None]
-    plan = plan_columns(
-        spec,
-        [name for name in chosen if name != ID_COLUMN and name not in custom]
-        + ([CUSTOM_FIELDS] if custom else []),
-        decisions,  # type: ignore[arg-type]  # duck-typed: .field() and .snapshot
-        Action.EXPORT,
+    requester = Requester(context.principal, context.decisions, context.meta)
+    prepared = prepare_export(
+        requester,
+        target,
+        filter=filter,
+        fields=fields,
+        format=format,
+        chunk_rows=runtime.settings.chunk_rows,
+        purpose=purpose,
     )
-    omitted = tuple(name for name in chosen if name in {f.name for f in plan.hidden})
-    pseudo = {f.name: f for f in (*plan.visible, *plan.row_dependent)}
-    columns = [
-        _Column(name, pseudo[name], custom_key(name))
-        if name in custom
-        else _Column(name, None if name == ID_COLUMN else spec.fields[name])
-        for name in chosen
-        if name not in omitted
-    ]
-    rows_allowed = decisions.rows(spec.resource)
-    statement = (
-        select(*plan.columns)
-        .select_from(spec.from_clause())
-        .where(and_(rows_allowed.sql(spec.scope_columns()), *spec.live(), *where))
-        .order_by(spec.table.c.id)
-        .execution_options(yield_per=runtime.settings.chunk_rows)
+    async with write(context) as session:
+        await sweep_expired(session, runtime.objects, context.extras["savepoint_events"])
+        total = int(await session.scalar(prepared.count_statement) or 0)
+        if total > runtime.settings.inline_rows:
+            job_id = await queue_export(
+                session, prepared, total, fields=fields, filter_json=filter_json(filter)
+            )
+            return ExportResult(
+                job_id,
+                None,
+                total,
+                tuple(prepared.header),
+                prepared.omitted,
+                None,
+                format,
+                ExportStatus.RUNNING,
+            )
+        download, row_count, sha256 = await write_export(
+            session,
+            prepared,
+            cipher=context.cipher,
+            directory=runtime.directory,
+            ttl_seconds=runtime.settings.download_ttl_seconds,
+            objects=runtime.objects,
+        )
+        await record(
+            context,
+            session,
+            AuditAction.EXPORT,
+            target.spec.resource.value,
+            fields=prepared.header,
+            changes=export_changes(prepared, download.id, row_count, sha256),
+        )
+    return ExportResult(
+        download.id,
+        download,
+        row_count,
+        tuple(prepared.header),
+        prepared.omitted,
+        sha256,
+        format,
     )
-    path = runtime.new_path(f"export-{uuid.uuid4().hex}{format.suffix}")
-    header = [column.name for column in columns]
-    try:
-        async with write(context) as session:
-            await sweep_expired(session, context.extras["savepoint_events"])
-            writer: TableWriter = await asyncio.to_thread(open_writer, format, path, header)
-            row_count = 0
-            try:
-                result = await session.stream(statement)
-                async for chunk in result.partitions():
-                    table = await asyncio.to_thread(
-                        _write_chunk, writer, plan, context.cipher, columns, chunk
-                    )
-                    row_count += table
-            finally:
-                await asyncio.to_thread(writer.close)
-            sha256 = await asyncio.to_thread(file_sha256, path)
-            download = await register_download(
-                session,
-                principal=context.principal.subject,
-                path=path,
-                content_type=format.content_type,
-                row_count=row_count,
-                sha256=sha256,
-                ttl_seconds=runtime.settings.download_ttl_seconds,
-            )
-            await record(
-                context,
-                session,
-                AuditAction.EXPORT,
-                spec.resource.value,
-                fields=header,
-                changes={
-                    "exportId": str(download.id),
-                    "filter": _filter_summary(filter),
-                    **({"purpose": purpose} if purpose is not None else {}),
-                    "format": format.value,
-                    "rowCount": row_count,
-                    "sha256": sha256,
-                    "omittedFields": list(omitted),
-                },
-            )
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return ExportResult(download, row_count, tuple(header), omitted, sha256, format)
 
 
 def _write_chunk(

@@ -20,7 +20,7 @@ import asyncio
 import csv
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -32,15 +32,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audit.chain import append_events
 from audit.events import AuditAction, AuditRecord
 from db.crypto import FieldCipher
+from db.models import ImportJob
 from events.outbox import enqueue
 from policy.decisions import AccessDecisions
 from policy.principal import Principal
 from policy.vocabulary import Action, Resource
 from resolvers.bulk.cells import csv_cell, import_cell
 from resolvers.bulk.columns import CUSTOM_COLUMN, ColumnMap, is_custom
-from resolvers.bulk.jobs import Progress, create_job, finish_job, record_progress
+from resolvers.bulk.jobs import (
+    Progress,
+    create_job,
+    finish_job,
+    job_issues,
+    job_progress,
+    record_issues,
+    record_progress,
+)
 from resolvers.bulk.settings import BulkSettings
 from resolvers.bulk.sources import Table
+from resolvers.bulk.store import Storage, delete_files, store_file
 from resolvers.context import RequestMeta
 from resolvers.records import CUSTOMERS
 from schema.node import to_global_id
@@ -63,6 +73,17 @@ KEY_LABELS = {
     "idNumber": "id number",
     "name": "name in the same region",
 }
+
+
+class ImportOvertakenError(Exception):
+    """Another run of the same import committed a batch first: this run stops, keeping none."""
+
+
+def _write_report(path: Path, issues: Sequence[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as report:
+        writer = csv.writer(report)
+        writer.writerow(REPORT_HEADER)
+        writer.writerows([csv_cell(v) for v in Issue.from_dict(issue).cells()] for issue in issues)
 
 
 class ImportForbiddenError(Exception):
@@ -113,6 +134,13 @@ class Issue:
             "message": self.message,
             "duplicateOf": self.duplicate_of,
         }
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> Issue:
+        return cls(
+            item["row"], item["status"], item["message"], item.get("field"), item.get("rule"),
+            item.get("duplicateOf"),
+        )  # fmt: skip
 
     def cells(self) -> list[Any]:
         return [self.row, self.status, self.field, self.rule, self.message, self.duplicate_of]
@@ -177,6 +205,8 @@ class CustomerImport:
         file_name: str,
         dry_run: bool,
         on_progress: Callable[[Progress, int], None] | None = None,
+        store_report: bool = False,
+        upload_key: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.cipher = cipher
@@ -188,12 +218,19 @@ class CustomerImport:
         self.file_name = file_name
         self.dry_run = dry_run
         self.on_progress = on_progress
+        # a worker's report goes to the shared store (any host serves `importReport`); the
+        # stored upload is deleted once the import has finished
+        self.store_report = store_report
+        self.upload_key = upload_key
         self.job_id: uuid.UUID | None = None
         self._seen: dict[tuple[str, Any], int] = {}
         self._rows: Iterator[tuple[int, list[Any]]] | None = None
 
-    async def start(self) -> uuid.UUID:
-        """Create the job row (committed), so its progress can be asked for at once."""
+    async def start(
+        self, queue: Callable[[AsyncSession, uuid.UUID], Awaitable[None]] | None = None
+    ) -> uuid.UUID:
+        """Create the job row (committed), so its progress can be asked for at once; `queue`
+        runs in the same transaction (the request stores the upload and queues the job)."""
         check_permissions(self.importer, self.columns)
         async with self.sessions() as session, session.begin():
             self.job_id = await create_job(
@@ -205,54 +242,86 @@ class CustomerImport:
                 total_rows=self.table.total_rows,
                 ignored_columns=self.columns.ignored,
             )
+            if queue is not None:
+                await queue(session, self.job_id)
         return self.job_id
 
     async def run(self) -> ImportOutcome:
+        """Run the import, or resume it after the last batch a previous run committed.
+
+        Each batch commits its rows, its issues, its progress and its audit event together,
+        so a run killed mid-way leaves whole batches; the next run skips the rows those
+        batches processed (replaying only their in-file duplicate keys) and goes on: no row
+        is written twice and none is lost. Raises ImportOvertakenError when another run moved
+        the job on meanwhile.
+        """
         job_id = self.job_id or await self.start()
+        self.job_id = job_id
         report_path = self.directory / f"import-{job_id.hex}-report.csv"
-        progress = Progress()
-        kept: list[Issue] = []
-        error: str | None = None
-        report = report_path.open("w", encoding="utf-8-sig", newline="")
+        async with self.sessions() as session:
+            vocabularies = await load_vocabularies(session)
+            progress = await job_progress(session, job_id)
         try:
-            writer = csv.writer(report)
-            writer.writerow(REPORT_HEADER)
-            async with self.sessions() as session:
-                vocabularies = await load_vocabularies(session)
             self._rows = self.table.rows()
+            if progress.processed:
+                await asyncio.to_thread(self._replay, progress.processed, vocabularies)
             while True:
                 batch = await asyncio.to_thread(self._prepare_batch, vocabularies)
                 if batch.read == 0:
                     break
                 progress = await self._store_batch(job_id, batch, progress)
-                writer.writerows([csv_cell(v) for v in issue.cells()] for issue in batch.issues)
-                room = self.settings.max_job_issues - len(kept)
-                kept.extend(batch.issues[: max(room, 0)])
                 if self.on_progress is not None:
                     self.on_progress(progress, batch.read)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            log.exception("import %s failed", job_id)
+        except ImportOvertakenError:
             raise
-        finally:
-            report.close()
-            async with self.sessions() as session, session.begin():
-                await finish_job(
-                    session,
-                    job_id,
-                    progress=progress,
-                    issues=[issue.as_dict() for issue in kept],
-                    report_path=str(report_path),
-                    error=error,
-                )
+        except Exception as exc:
+            log.exception("import %s failed", job_id)
+            await self._finish(job_id, progress, report_path, f"{type(exc).__name__}: {exc}")
+            raise
+        # cancelled (the worker stops) it stays RUNNING: the next run resumes it
+        kept = await self._finish(job_id, progress, report_path, None)
         return ImportOutcome(
             job_id, progress, self.table.total_rows, kept, self.columns.ignored, report_path
         )
 
+    async def _finish(
+        self, job_id: uuid.UUID, progress: Progress, report_path: Path, error: str | None
+    ) -> list[Issue]:
+        """Write the report from every issue recorded, and mark the job finished."""
+        async with self.sessions() as session, session.begin():
+            issues = await job_issues(session, job_id)
+            await asyncio.to_thread(_write_report, report_path, issues)
+            stored = str(report_path)
+            if self.store_report:
+                stored = f"import-{job_id.hex}-report.csv"
+                await store_file(session, stored, report_path)
+                await asyncio.to_thread(report_path.unlink, missing_ok=True)
+                if self.upload_key is not None:
+                    await delete_files(session, [(Storage.DATABASE, self.upload_key)])
+            kept = [Issue.from_dict(issue) for issue in issues[: self.settings.max_job_issues]]
+            await finish_job(
+                session,
+                job_id,
+                progress=progress,
+                issues=[issue.as_dict() for issue in kept],
+                report_path=stored,
+                error=error,
+            )
+        return kept
+
+    def _replay(self, processed: int, vocabularies: Vocabularies) -> None:
+        """Consume the rows earlier runs committed, keeping only their duplicate keys."""
+        while processed > 0:
+            batch = self._prepare_batch(vocabularies, limit=processed)
+            if batch.read == 0:
+                return
+            processed -= batch.read
+
     # -- one batch ------------------------------------------------------------------------------
 
-    def _prepare_batch(self, vocabularies: Vocabularies) -> _Batch:
+    def _prepare_batch(self, vocabularies: Vocabularies, limit: int | None = None) -> _Batch:
         """Read, validate and de-duplicate within the file the next batch (worker thread)."""
+        size = min(self.settings.batch_size, limit or self.settings.batch_size)
         assert self._rows is not None
         batch = _Batch()
         for number, cells in self._rows:
@@ -289,7 +358,7 @@ class CustomerImport:
                     )
                 else:
                     batch.candidates.append(Candidate(number, values, keys, custom))
-            if batch.read >= self.settings.batch_size:
+            if batch.read >= size:
                 break
         return batch
 
@@ -314,6 +383,12 @@ class CustomerImport:
     async def _store_batch(self, job_id: uuid.UUID, batch: _Batch, before: Progress) -> Progress:
         """Refuse rows duplicating existing customers; write the rest unless dry run."""
         async with self.sessions() as session, session.begin():
+            # the job row, locked: a second run of the same job waits here, then sees it moved
+            processed = await session.scalar(
+                select(ImportJob.processed_rows).where(ImportJob.id == job_id).with_for_update()
+            )
+            if processed != before.processed:
+                raise ImportOvertakenError(job_id)
             existing = await self._existing_duplicates(session, batch.candidates)
             accepted: list[Candidate] = []
             for candidate in batch.candidates:
@@ -342,6 +417,7 @@ class CustomerImport:
                 written=before.written + (0 if self.dry_run else len(accepted)),
             )
             await record_progress(session, job_id, progress)
+            await record_issues(session, job_id, [issue.as_dict() for issue in batch.issues])
             if not self.dry_run and accepted:
                 ids = await self._insert(session, accepted)
                 event = self._audit(job_id, accepted, ids)

@@ -1,4 +1,4 @@
-"""Import jobs in the database: any process can report any job's progress."""
+"""Import jobs in the database: any process can report any job's progress, any worker run it."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ImportJob
+from db.job_queue import defer_job
+from db.models import ImportJob, ImportJobIssue
+from resolvers.bulk.store import store_file
 
 
 class JobStatus:
@@ -73,6 +76,62 @@ async def record_progress(session: AsyncSession, job_id: uuid.UUID, progress: Pr
     )
 
 
+IMPORT_TASK = "dossier.import"
+
+
+def import_lock(job_id: uuid.UUID) -> str:
+    """procrastinate's lock: one run of an import at a time, even after a retry."""
+    return f"import:{job_id}"
+
+
+def upload_key(job_id: uuid.UUID, suffix: str) -> str:
+    return f"import-{job_id.hex}-upload{suffix}"
+
+
+async def queue_import(
+    session: AsyncSession, job_id: uuid.UUID, upload: Path, request: dict[str, Any]
+) -> None:
+    """Store the upload and queue the import's job, in the job row's transaction."""
+    key = upload_key(job_id, upload.suffix)
+    await store_file(session, key, upload)
+    await session.execute(
+        update(ImportJob).where(ImportJob.id == job_id).values(upload_key=key, request=request)
+    )
+    await defer_job(session, IMPORT_TASK, {"job_id": str(job_id)}, lock=import_lock(job_id))
+
+
+async def job_progress(session: AsyncSession, job_id: uuid.UUID) -> Progress:
+    """The counters as the last committed batch left them (zero for a new job)."""
+    job = (await session.execute(select(ImportJob).where(ImportJob.id == job_id))).scalar_one()
+    return Progress(
+        processed=job.processed_rows,
+        accepted=job.accepted_rows,
+        rejected=job.rejected_rows,
+        duplicates=job.duplicate_rows,
+        written=job.written_rows,
+    )
+
+
+async def record_issues(
+    session: AsyncSession, job_id: uuid.UUID, issues: Sequence[dict[str, Any]]
+) -> None:
+    if issues:
+        await session.execute(
+            insert(ImportJobIssue),
+            [{"job_id": job_id, "row": issue["row"], "issue": issue} for issue in issues],
+        )
+
+
+async def job_issues(session: AsyncSession, job_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every issue of the job, in row order (within a row, as found)."""
+    found = await session.execute(
+        select(ImportJobIssue.issue)
+        .where(ImportJobIssue.job_id == job_id)
+        .order_by(ImportJobIssue.row, ImportJobIssue.id)
+    )
+    return list(found.scalars())
+
+
 async def finish_job(
     session: AsyncSession,
     job_id: uuid.UUID,
@@ -84,7 +143,7 @@ async def finish_job(
 ) -> None:
     await session.execute(
         update(ImportJob)
-        .where(ImportJob.id == job_id)
+        .where(ImportJob.id == job_id, ImportJob.status == JobStatus.RUNNING)
         .values(
             **progress.values(),
             status=JobStatus.FAILED if error else JobStatus.DONE,
@@ -116,3 +175,12 @@ def rate_and_eta(job: ImportJob, now: dt.datetime) -> tuple[float | None, float 
         return rate, 0.0
     remaining = max((job.total_rows or 0) - job.processed_rows, 0)
     return rate, remaining / rate
+
+
+async def fail_job(session: AsyncSession, job_id: uuid.UUID, error: str) -> None:
+    """A job that could not run at all (its upload gone, unreadable): FAILED, not RUNNING."""
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id, ImportJob.status == JobStatus.RUNNING)
+        .values(status=JobStatus.FAILED, error=error[:2000], finished_at=func.now())
+    )

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from db.models import ImportJob as ImportJobRow
 from resolvers.bulk.columns import map_columns
 from resolvers.bulk.downloads import register_download
+from resolvers.bulk.export_jobs import ExportState, find_export
 from resolvers.bulk.exports import (
     CONTACT_EXPORT,
     CUSTOMER_EXPORT,
@@ -29,9 +31,11 @@ from resolvers.bulk.exports import (
 )
 from resolvers.bulk.files import ExportFormat, file_sha256
 from resolvers.bulk.imports import CustomerImport, Importer, ImportForbiddenError
-from resolvers.bulk.jobs import find_job, rate_and_eta
+from resolvers.bulk.jobs import find_job, queue_import, rate_and_eta
+from resolvers.bulk.requests import Requester, requester_json
 from resolvers.bulk.runtime import BulkRuntime
 from resolvers.bulk.sources import FileRejectedError, read_table
+from resolvers.bulk.store import fetch_file
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError, DossierError, ForbiddenError, NotFoundError
 from schema import bulk as types
@@ -40,6 +44,7 @@ from schema.filters import ContactFilter, CustomerFilter, OpportunityFilter, Tic
 log = logging.getLogger("dossier.bulk")
 
 COPY_CHUNK = 1024 * 1024
+JOB_POLL_SECONDS = 0.05
 
 
 class PayloadTooLargeError(DossierError):
@@ -54,15 +59,32 @@ def runtime_of(context: RequestContext) -> BulkRuntime:
 
 
 def _export_type(result: ExportResult) -> types.Export:
+    download = result.download
     return types.Export(
-        id=strawberry.ID(str(result.download.id)),
+        id=strawberry.ID(str(result.id)),
         row_count=result.row_count,
-        url=result.download.url,
+        url=None if download is None else download.url,
+        status=types.ExportStatus(result.status.value),
+        progress=1.0 if download is not None else 0.0,
         omitted_fields=list(result.omitted_fields),
         fields=list(result.fields),
         format=result.format.value,
         sha256=result.sha256,
-        expires_at=result.download.expires_at,
+        expires_at=None if download is None else download.expires_at,
+    )
+
+
+def _export_state_type(state: ExportState) -> types.Export:
+    return types.Export(
+        id=strawberry.ID(str(state.id)),
+        row_count=state.written_rows if state.status == "DONE" else state.total_rows,
+        url=state.url,
+        status=types.ExportStatus(state.status),
+        progress=state.progress,
+        error=state.error,
+        format=state.format or "CSV",
+        sha256=state.sha256,
+        expires_at=state.expires_at,
     )
 
 
@@ -115,14 +137,23 @@ def job_type(row: ImportJobRow, now: dt.datetime | None = None) -> types.ImportJ
             for item in row.issues
         ],
         error=row.error,
+        progress=_share(row),
     )
 
 
-def _job_id(raw: str) -> uuid.UUID:
+def _share(row: ImportJobRow) -> float:
+    if row.finished_at is not None:
+        return 1.0
+    if not row.total_rows:
+        return 0.0
+    return min(row.processed_rows / row.total_rows, 1.0)
+
+
+def _job_id(raw: str, what: str = "an import job") -> uuid.UUID:
     try:
         return uuid.UUID(str(raw))
     except ValueError:
-        raise BadUserInputError("not an import job id", argument="id") from None
+        raise BadUserInputError(f"not {what} id", argument="id") from None
 
 
 async def _load_job(context: RequestContext, job_id: uuid.UUID) -> ImportJobRow | None:
@@ -168,17 +199,38 @@ def file_rejected(error: FileRejectedError) -> BadUserInputError:
     return rejected
 
 
-async def _run_in_background(work: CustomerImport, upload_path: Path) -> None:
-    try:
-        await work.run()
-    except Exception:  # recorded on the job row by run(); nothing else to tell anyone
-        log.warning("import job %s ended with an error", work.job_id)
-    finally:
-        await asyncio.to_thread(upload_path.unlink, missing_ok=True)
+async def _wait_for_job(
+    runtime: BulkRuntime, job_id: uuid.UUID, principal: str, seconds: float
+) -> ImportJobRow:
+    """The job once a worker finished it, or as it stands after `seconds`; each look is a
+    session of its own, so it sees what the worker committed (the request's own transaction
+    is left alone: an earlier mutation of the same request commits with it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        async with runtime.sessions() as session:
+            row = await find_job(session, job_id, principal)
+        assert row is not None
+        if row.finished_at is not None or loop.time() >= deadline:
+            return row
+        await asyncio.sleep(JOB_POLL_SECONDS)
 
 
 @strawberry.type
 class BulkQuery:
+    @strawberry.field(
+        description="An export started by the caller: its status, progress and, once DONE "
+        "and until downloaded, its one-time url. Ask any server."
+    )
+    async def export(self, info: strawberry.Info, id: strawberry.ID) -> types.Export | None:
+        context: RequestContext = info.context
+        export_id = _job_id(id, "an export")
+        async with context.db.lock:
+            state = await find_export(
+                context.db.session, export_id, context.principal.subject, context.cipher
+            )
+        return None if state is None else _export_state_type(state)
+
     @strawberry.field(description="An import started by the caller, with its progress.")
     async def import_job(self, info: strawberry.Info, id: strawberry.ID) -> types.ImportJob | None:
         row = await _load_job(info.context, _job_id(id))
@@ -249,37 +301,45 @@ class BulkMutation:
         file_name = Path(str(getattr(upload, "filename", None) or "upload.csv")).name
         suffix = Path(file_name).suffix.lower()
         upload_path = runtime.new_path(f"upload-{uuid.uuid4().hex}{suffix}")
-        started = False
         try:
             await asyncio.to_thread(
                 _save_upload, upload, upload_path, runtime.settings.max_upload_bytes
             )
             table = await asyncio.to_thread(read_table, upload_path, file_name)
             columns = map_columns(table.header, columns_mapping)
+            importer = Importer(context.principal, context.decisions, context.meta)
             work = CustomerImport(
                 sessions=runtime.sessions,
                 cipher=runtime.cipher,
                 settings=runtime.settings,
                 directory=runtime.directory,
-                importer=Importer(context.principal, context.decisions, context.meta),
+                importer=importer,
                 table=table,
                 columns=columns,
                 file_name=file_name,
                 dry_run=dry_run,
             )
-            job_id = await work.start()
-            task = runtime.spawn(_run_in_background(work, upload_path))
-            started = True
+            request = {
+                "requester": requester_json(
+                    Requester(context.principal, context.decisions, context.meta)
+                ),
+                "mapping": None if columns_mapping is None else dict(columns_mapping),
+            }
+
+            async def queue(session: AsyncSession, job_id: uuid.UUID) -> None:
+                # the upload and the job commit with the job row: a worker on any host runs it
+                await queue_import(session, job_id, upload_path, request)
+
+            job_id = await work.start(queue)
         except FileRejectedError as error:
             raise file_rejected(error) from None
         except ImportForbiddenError as error:
             raise ForbiddenError(error.field, str(error)) from None
         finally:
-            if not started:
-                await asyncio.to_thread(upload_path.unlink, missing_ok=True)
-        await asyncio.wait({task}, timeout=runtime.settings.inline_wait_seconds)
-        row = await _load_job(context, job_id)
-        assert row is not None
+            await asyncio.to_thread(upload_path.unlink, missing_ok=True)
+        row = await _wait_for_job(
+            runtime, job_id, context.principal.subject, runtime.settings.inline_wait_seconds
+        )
         return job_type(row)
 
     @strawberry.mutation(description="A one-time download of an import's full CSV report.")
@@ -290,7 +350,10 @@ class BulkMutation:
         if row is None or row.report_path is None or row.finished_at is None:
             raise NotFoundError("finished import job")
         copy = runtime.new_path(f"report-{uuid.uuid4().hex}.csv")
-        await asyncio.to_thread(shutil.copyfile, row.report_path, copy)
+        async with runtime.sessions() as session:
+            stored = await fetch_file(session, row.report_path, copy)
+        if not stored:  # a report of before the shared store: on this host's disk
+            await asyncio.to_thread(shutil.copyfile, row.report_path, copy)
         sha256 = await asyncio.to_thread(file_sha256, copy)
         lines = row.rejected_rows + row.duplicate_rows
         async with context.db.lock:
@@ -302,6 +365,7 @@ class BulkMutation:
                 row_count=lines,
                 sha256=sha256,
                 ttl_seconds=runtime.settings.download_ttl_seconds,
+                objects=runtime.objects,
             )
         return types.Export(
             id=strawberry.ID(str(download.id)),

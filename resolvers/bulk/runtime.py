@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.crypto import FieldCipher
+from resolvers.bulk.objects import ObjectStore
 from resolvers.bulk.settings import BulkSettings
 
 
@@ -25,8 +26,12 @@ class BulkRuntime:
     # running imports: asyncio keeps only weak references to tasks
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
+    objects: ObjectStore | None = field(default=None, init=False)  # S3, when configured
+
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        if self.settings.object_store is not None:
+            self.objects = ObjectStore(self.settings.object_store)
 
     def new_path(self, name: str) -> Path:
         return self.directory / name

@@ -6,7 +6,9 @@ Reasons, thresholds from `InsightSettings`:
 - CHURN_RISK: won amount in the last `churn_window_days` below `churn_ratio` of the window before
   (and something was won before);
 - OVERDUE_FOLLOW_UP: the latest interaction set a next follow-up date that has passed;
-- URGENT_TICKETS: an URGENT ticket is open or in progress.
+- URGENT_TICKETS: an URGENT ticket is open or in progress;
+- CONTRACT_EXPIRING: an ACTIVE contract ends within `DOSSIER_RENEWAL_DAYS` (合同到期);
+- PAYMENT_OVERDUE: a payment is unpaid past its due date (回款逾期).
 A reason resting on a field the caller may not read is not evaluated (FORBIDDEN, and listed in
 `withheldReasons`); its children are read within their own row scopes. One statement evaluates
 every customer in scope, orders by the number of reasons, then id, and counts them all.
@@ -38,7 +40,8 @@ from resolvers.insights.funnel import CHANGES
 from resolvers.insights.rights import Gate, InsightScope, on_facts, rows_of, withhold
 from resolvers.insights.settings import insight_settings
 from resolvers.pagination import checked_first, decode_cursor, encode_cursor
-from resolvers.records import CUSTOMERS, OPPORTUNITIES, TICKETS
+from resolvers.records import CONTRACTS, CUSTOMERS, OPPORTUNITIES, PAYMENTS, TICKETS
+from resolvers.workflow.reminders import renewal_days
 from schema.insights import AttentionConnection, AttentionEdge, AttentionItem, AttentionReason
 from schema.node import PageInfo
 
@@ -70,6 +73,8 @@ async def attention(
     deals = InsightScope(context, Resource.OPPORTUNITY, OPPORTUNITIES)
     tickets = InsightScope(context, Resource.TICKET, TICKETS)
     notes = InsightScope(context, Resource.INTERACTION, INTERACTIONS)  # type: ignore[arg-type]  # a declarative table
+    contracts = InsightScope(context, Resource.CONTRACT, CONTRACTS)
+    payments = InsightScope(context, Resource.PAYMENT, PAYMENTS)
     gates: dict[AttentionReason, tuple[Gate, ...]] = {
         AttentionReason.SILENT: (
             customers.value("lastInteractionAt"),
@@ -85,6 +90,14 @@ async def attention(
             tickets.dimension("status"),
             tickets.dimension("priority"),
         ),
+        AttentionReason.CONTRACT_EXPIRING: (
+            contracts.dimension("status"),
+            contracts.dimension("endsOn"),
+        ),
+        AttentionReason.PAYMENT_OVERDUE: (
+            payments.dimension("dueOn"),
+            payments.dimension("paidOn"),
+        ),
     }
     withheld = [
         reason for reason, reason_gates in gates.items() if withhold(context, *reason_gates)
@@ -92,13 +105,16 @@ async def attention(
     predicates = [
         context.decisions.rows(scope.resource, Action.READ)
         for scope in (customers, deals, tickets, notes)
-    ]
+    ]  # contracts and payments are read live, joined on: no snapshot holds them
     snapshot_at = await snapshots.serving_at(
         context, snapshots.ATTENTION, predicates, keeps_customers=True
     )
     build = _snapshot_flags if snapshot_at is not None else _live_flags
     source, pk, where, flags, details = build(
         (customers, deals, tickets, notes), gates, withheld, now, settings
+    )
+    source = _money_flags(
+        source, pk, (contracts, payments), gates, withheld, now.date(), flags, details
     )
     if not flags:
         return _connection([], [], False, 0, withheld, snapshot_at)
@@ -131,6 +147,12 @@ async def attention(
     items = [_item(row._mapping, flags) for row in rows]
     cursors = [encode_cursor(row._mapping["reasons"], row._mapping["pk"]) for row in rows]
     _note_reads(customers, deals, tickets, notes, flags, [item.customer_pk for item in items])
+    for reason, scope, names in (
+        (AttentionReason.CONTRACT_EXPIRING, contracts, ["status", "endsOn"]),
+        (AttentionReason.PAYMENT_OVERDUE, payments, ["dueOn", "paidOn"]),
+    ):
+        if reason in flags:
+            scope.note_read("attention", names)
     return _connection(items, cursors, has_next, total, withheld, snapshot_at)
 
 
@@ -226,6 +248,56 @@ def _snapshot_flags(
     return source, f.customer_id, [customers.rows.sql(facts)], flags, details
 
 
+def _money_flags(
+    source: Any,
+    pk: Any,
+    scopes: tuple[InsightScope, InsightScope],
+    gates: Gates,
+    withheld: list[AttentionReason],
+    today: date,
+    flags: dict[AttentionReason, Any],
+    details: dict[str, Any],
+) -> Any:
+    """CONTRACT_EXPIRING and PAYMENT_OVERDUE, over the live tables on either path: one grouped
+    subquery each, joined on the customer, within the contracts' and payments' own scopes."""
+    contracts, payments = scopes
+    if AttentionReason.CONTRACT_EXPIRING not in withheld and not contracts.is_empty:
+        k = CONTRACTS.c
+        ending = (
+            select(k.customer_id, func.min(k.ends_on).label("ends_on"))
+            .select_from(contracts.from_clause())
+            .where(
+                *contracts.where(),
+                k.status == "ACTIVE",
+                k.ends_on.between(today, today + timedelta(days=renewal_days())),
+                *_masks(*gates[AttentionReason.CONTRACT_EXPIRING]),
+            )
+            .group_by(k.customer_id)
+            .subquery("ending")
+        )
+        source = source.outerjoin(ending, ending.c.customer_id == pk)
+        flags[AttentionReason.CONTRACT_EXPIRING] = ending.c.ends_on.is_not(None)
+        details["contract_ends_on"] = ending.c.ends_on
+    if AttentionReason.PAYMENT_OVERDUE not in withheld and not payments.is_empty:
+        p = PAYMENTS.c
+        overdue = (
+            select(p.customer_id, func.count().label("overdue"))
+            .select_from(payments.from_clause())
+            .where(
+                *payments.where(),
+                p.paid_on.is_(None),
+                p.due_on < today,
+                *_masks(*gates[AttentionReason.PAYMENT_OVERDUE]),
+            )
+            .group_by(p.customer_id)
+            .subquery("overdue")
+        )
+        source = source.outerjoin(overdue, overdue.c.customer_id == pk)
+        flags[AttentionReason.PAYMENT_OVERDUE] = func.coalesce(overdue.c.overdue, 0) > 0
+        details["overdue_payments"] = func.coalesce(overdue.c.overdue, 0)
+    return source
+
+
 def _silence(
     last: Any, created: Any, level: Any, gates: tuple[Gate, ...], now: datetime, settings: Any
 ) -> tuple[ColumnElement[bool], Any]:
@@ -310,6 +382,8 @@ def _item(row: Any, flags: dict[AttentionReason, Any]) -> AttentionItem:
         days_silent=None if row.get("days_silent") is None else int(row["days_silent"]),
         follow_up_due_on=due if isinstance(due, date) else None,
         open_urgent_tickets=row.get("open_urgent_tickets"),
+        contract_ends_on=row.get("contract_ends_on"),
+        overdue_payments=row.get("overdue_payments"),
         customer_pk=row["pk"],
     )
 
@@ -330,8 +404,9 @@ def _note_reads(
     }
     customers.note_read("attention", [], ids)
     for reason in flags:
-        scope, names = fields[reason]
-        scope.note_read("attention", names)
+        if reason in fields:  # the money reasons are noted by the caller
+            scope, names = fields[reason]
+            scope.note_read("attention", names)
 
 
 def _connection(

@@ -31,7 +31,7 @@ from resolvers.insights.rights import (
     rows_of,
     withhold,
 )
-from resolvers.records import CUSTOMERS, OPPORTUNITIES
+from resolvers.records import CONTRACTS, CUSTOMERS, OPPORTUNITIES, PAYMENTS
 from schema.insights import InsightPeriod, Leaderboard, LeaderboardEntry
 
 
@@ -39,7 +39,10 @@ def _masks(*gates: Gate) -> list[Any]:
     return [g.mask for g in gates if g.mask is not None]
 
 
-async def leaderboard(context: RequestContext, period: InsightPeriod) -> Leaderboard:
+async def leaderboard(
+    context: RequestContext, period: InsightPeriod, *, money: bool = False
+) -> Leaderboard:
+    """`money`: also contract value signed and amount collected (when the query asks)."""
     end = datetime.now(UTC)
     start = end - timedelta(days=period.value)
     customers = InsightScope(context, Resource.CUSTOMER, CUSTOMERS)
@@ -79,6 +82,11 @@ async def leaderboard(context: RequestContext, period: InsightPeriod) -> Leaderb
         figures = await _from_snapshot(context, period, kinds, hidden, amount)
     else:
         figures = await _live(context, start, end, kinds, hidden, amount)
+    money_hidden = {"signed": True, "collected": True}
+    if money:
+        sums, money_hidden = await _money(context, start, end)
+        for who, found in sums.items():
+            figures.setdefault(who, {}).update(found)
     if not new_hidden:
         customers.note_read("leaderboard", ["owner", "createdAt"])
     if not won_hidden:
@@ -91,6 +99,12 @@ async def leaderboard(context: RequestContext, period: InsightPeriod) -> Leaderb
             won_count=None if won_hidden else found.get("won", 0),
             won_amount=None if amount_hidden else found.get("amount") or Decimal(0),
             interactions_logged=None if notes_hidden else found.get("notes", 0),
+            contract_value_signed=None
+            if money_hidden["signed"]
+            else found.get("signed") or Decimal(0),
+            amount_collected=None
+            if money_hidden["collected"]
+            else found.get("collected") or Decimal(0),
             owner_pk=who,
         )
         for who, found in figures.items()
@@ -114,6 +128,55 @@ async def leaderboard(context: RequestContext, period: InsightPeriod) -> Leaderb
 
 
 Kinds = dict[str, tuple[InsightScope, tuple[Gate, ...]]]
+
+
+async def _money(
+    context: RequestContext, start: datetime, end: datetime
+) -> tuple[dict[int, dict[str, Any]], dict[str, bool]]:
+    """Contract value signed (contracts starting in the period) and amount collected
+    (payments paid in it) per contract owner: live, one statement, in each one's own scope;
+    the sums are of finance fields, null to a caller who may not read them."""
+    contracts = InsightScope(context, Resource.CONTRACT, CONTRACTS)
+    payments = InsightScope(context, Resource.PAYMENT, PAYMENTS)
+    signed_gates = (contracts.dimension("owner"), contracts.dimension("startsOn"))
+    signed_amount = contracts.value("amount")
+    paid_gates = (payments.dimension("paidOn"),)
+    paid_amount = payments.value("amount")
+    hidden = {
+        "signed": withhold(context, *signed_gates) | withhold(context, signed_amount),
+        "collected": withhold(context, *paid_gates) | withhold(context, paid_amount),
+    }
+    k, p = CONTRACTS.c, PAYMENTS.c
+    first_day, last_day = start.date(), end.date()
+    parts = []
+    if not hidden["signed"] and not contracts.is_empty:
+        parts.append(
+            select(literal("signed").label("kind"), k.owner_id.label("who"),
+                   func.sum(signed_amount.column(k.amount)).label("value"))
+            .select_from(contracts.from_clause())
+            .where(*contracts.where(), k.starts_on >= first_day, k.starts_on <= last_day,
+                   *_masks(*signed_gates))
+            .group_by(k.owner_id)
+        )  # fmt: skip
+    if not hidden["collected"] and not payments.is_empty:
+        parts.append(
+            select(literal("collected"), k.owner_id, func.sum(paid_amount.column(p.amount)))
+            .select_from(payments.from_clause().join(CONTRACTS, k.id == p.contract_id))
+            .where(*payments.where(), p.paid_on >= first_day, p.paid_on <= last_day,
+                   *_masks(*paid_gates))
+            .group_by(k.owner_id)
+        )  # fmt: skip
+    figures: dict[int, dict[str, Any]] = defaultdict(dict)
+    if parts:
+        statement = parts[0] if len(parts) == 1 else union_all(*parts)
+        for kind, who, value in await rows_of(context, statement):
+            if who is not None:
+                figures[who][kind] = value
+    if not hidden["signed"]:
+        contracts.note_read("leaderboard", ["owner", "startsOn", "amount"])
+    if not hidden["collected"]:
+        payments.note_read("leaderboard", ["paidOn", "amount"])
+    return figures, hidden
 
 
 async def _live(

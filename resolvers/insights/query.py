@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 
 from resolvers.insights.attention import attention
@@ -50,4 +52,23 @@ class InsightsQuery:
     async def leaderboard(
         self, info: strawberry.Info, period: InsightPeriod = InsightPeriod.LAST_30_DAYS
     ) -> Leaderboard:
-        return await leaderboard(info.context, period)
+        return await leaderboard(info.context, period, money=_asks_money(info))
+
+
+MONEY_FIELDS = frozenset({"contractValueSigned", "amountCollected"})
+
+
+def _asks_money(info: strawberry.Info) -> bool:
+    """Whether the selection names a money column: only then is it computed (and a caller
+    without the finance fields told FORBIDDEN)."""
+
+    def names(selections: list[Any]) -> set[str]:
+        found: set[str] = set()
+        for selection in selections:
+            name = getattr(selection, "name", None)
+            if name is not None:
+                found.add(name)
+            found |= names(getattr(selection, "selections", []) or [])
+        return found
+
+    return bool(MONEY_FIELDS & names(info.selected_fields))

@@ -46,6 +46,8 @@ TYPE_NAMES: dict[Resource, str] = {
     Resource.OPPORTUNITY: "Opportunity",
     Resource.TICKET: "Ticket",
     Resource.INTERACTION: "Interaction",
+    Resource.CONTRACT: "Contract",
+    Resource.PAYMENT: "Payment",
 }
 
 # every guarded record is a customer or hangs off one: scope facts come from `customers`

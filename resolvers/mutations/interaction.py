@@ -10,6 +10,7 @@ from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
 from resolvers.mutations.children import ChildKind, prepare_create, record_change, validated
 from resolvers.mutations.common import reread, touch_customer
+from resolvers.workflow.reminders import FOLLOW_UP, remind_now
 from resolvers.writes import require, write
 from schema.inputs import InteractionInput
 from schema.interaction import Interaction
@@ -45,5 +46,9 @@ class InteractionMutation:
             after = {INTERACTION.api_names[a]: v for a, v in values.items()}
             after["authorId"] = row.author_id
             await record_change(context, session, INTERACTION, AuditAction.CREATE, row, {}, after)
+            # a follow-up date already due gets its reminder task now, not at the next pass
+            context.extras["savepoint_events"].extend(
+                await remind_now(session, FOLLOW_UP, [row.id])
+            )
             pk = row.id
         return await reread(info, "Interaction", pk)  # type: ignore[no-any-return]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import AuditAction
@@ -48,7 +48,7 @@ def checked_purpose(purpose: str) -> str:
     return text
 
 
-def has_active_consent(purpose: str) -> object:
+def has_active_consent(purpose: str) -> ColumnElement[bool]:
     """SQL: the customer row in the statement holds an active consent for `purpose`."""
     return exists().where(
         and_(

@@ -154,7 +154,7 @@ async def personal_data_report(
     path = runtime.new_path(f"privacy-{uuid.uuid4().hex}.json")
     try:
         async with write(context) as session:
-            await sweep_expired(session, context.extras["savepoint_events"])
+            await sweep_expired(session, runtime.objects, context.extras["savepoint_events"])
             scope = context.decisions.rows(Resource.PRIVACY, Action.READ)
             customer = (
                 await session.execute(
@@ -179,6 +179,7 @@ async def personal_data_report(
                 row_count=events,
                 sha256=sha256,
                 ttl_seconds=runtime.settings.download_ttl_seconds,
+                objects=runtime.objects,
             )
             await record(context, session, AuditAction.EXPORT, "customer", [pk],
                          changes={"report": "personalData", "exportId": str(download.id),

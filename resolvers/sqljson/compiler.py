@@ -321,6 +321,8 @@ class ReadCompiler:
 
     def _root_connection(self, name: str, nodes: list[FieldNode]) -> ColumnElement[Any]:
         spec, arguments, where, ordering = self.arguments.root_page(name, nodes[0], self.decisions)
+        if arguments.get("last") is not None or arguments.get("before") is not None:
+            raise NotCompilableError("backward paging")  # the general path answers it
         ordering = ordering or Ordering("id", spec.table.c.id)
         limit = checked_first(arguments.get("first"))
         requested = connection_fields(nodes, self.fragments, spec.type_name)

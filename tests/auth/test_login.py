@@ -171,11 +171,11 @@ async def test_reused_refresh_token_revokes_the_whole_family(
     stolen = (await login(client, user.username, PASSWORD)).json()["refresh_token"]
     legitimate_next = (await _refresh(client, stolen)).json()["refresh_token"]
     replay = await _refresh(client, stolen)
-    assert replay.status_code == 401
+    assert replay.status_code == 400  # RFC 6749 §5.2
     assert replay.json() == {"error": "invalid_grant", "error_description": "reused"}
     # the thief's replay also locks out whoever holds the newer token: both must log in again
     after = await _refresh(client, legitimate_next)
-    assert after.status_code == 401
+    assert after.status_code == 400
     assert after.json()["error_description"] == "revoked"
     actions = [event.action for event in await _events(state, user.username)]
     assert actions == ["LOGIN", "TOKEN_REFRESH_REUSED"]
@@ -190,7 +190,7 @@ async def test_refresh_refused_after_deactivation_or_with_junk(
         await deactivate_user(session, user.id)
     assert (await _refresh(client, token)).json()["error_description"] == "revoked"
     junk = await _refresh(client, "drt_" + "A" * 43)
-    assert junk.status_code == 401
+    assert junk.status_code == 400
     assert junk.json()["error_description"] == "unknown"
 
 
@@ -218,7 +218,9 @@ async def test_a_family_revoked_for_reuse_ends_its_access_tokens_at_once(
     pair = (await _refresh(client, stolen)).json()
     headers = {"Authorization": f"Bearer {pair['access_token']}"}
     assert (await probe_client.get("/whoami", headers=headers)).status_code == 200
-    assert (await _refresh(client, stolen)).status_code == 401  # the replay
+    assert (
+        await _refresh(client, stolen)
+    ).status_code == 400  # the replay (RFC 6749 §5.2: invalid_grant)
     refused = await probe_client.get("/whoami", headers=headers)
     assert refused.status_code == 401
     # a fresh login works again

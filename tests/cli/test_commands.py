@@ -18,7 +18,7 @@ from tests.conftest import settings_for
 
 ALL_COMMANDS = (
     "serve", "seed", "migrate", "user", "token", "audit", "policy", "import", "deliver",
-    "keys",
+    "remind", "worker", "schema", "keys",
 )  # fmt: skip
 
 
@@ -91,6 +91,17 @@ def test_seed_loads_once_and_then_refuses(runner: CliRunner, cli_env: dict[str, 
     assert again.exit_code == 1
     assert "only loaded into an empty database" in again.output
     assert _fetchval(cli_env["DATABASE_URL"], "SELECT count(*) FROM customers") == 40
+
+
+def test_seed_in_production_warns_loudly_and_keeps_the_password_quiet(
+    runner: CliRunner, cli_env: dict[str, str]
+) -> None:
+    env = {**cli_env, "DOSSIER_ENV": "prod"}
+    result = runner.invoke(main, ["seed", "--demo", "--customers", "5"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "WARNING: seeding the DEMO data set with DOSSIER_ENV=prod" in result.output
+    assert "dossier-demo" not in result.output
+    assert "deactivate them or set new passwords" in result.output
 
 
 def test_seed_without_a_choice_is_a_usage_error(runner: CliRunner, cli_env: dict[str, str]) -> None:

@@ -123,4 +123,4 @@ def switch_off_sql(monkeypatch: pytest.MonkeyPatch) -> None:
         return None
 
     monkeypatch.setattr("resolvers.sqljson.answer", not_compiled)
-    monkeypatch.setattr("api.graphql.answer_again", not_compiled_before)
+    monkeypatch.setattr("api.hardening.cost_budget.answer_again", not_compiled_before)

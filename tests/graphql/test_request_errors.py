@@ -139,3 +139,9 @@ async def test_the_canonical_id_still_reads(gql: GraphQLClient, demo_engine: Asy
     own = sorted(await oracle.customer_ids(demo_engine, "owner_id = :u", u=alice))[0]
     body = await gql.query("alice", "query($id: ID!) { node(id: $id) { id } }", {"id": own})
     assert body["data"]["node"] == {"id": own}
+
+
+async def test_a_literal_a_scalar_refuses_is_bad_input(gql: GraphQLClient) -> None:
+    """Decimal refuses "" with no location: still a bad value, not a broken document."""
+    body = await gql.query("dave", '{ customers(filter: {totalSpendGte: ""}) { totalCount } }')
+    assert error_codes(body) == ["BAD_USER_INPUT"], body

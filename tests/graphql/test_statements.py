@@ -60,3 +60,33 @@ async def test_policy_decisions_per_request_do_not_grow_with_page_size(
         assert calls == counts[-1], "a repeated request made new decisions"
     assert counts[0] == counts[1]
     assert 0 < counts[1]["field"] <= 40
+
+
+WORKFLOW = """query($first: Int!) { customers(first: $first) { nodes { id name
+  contracts(first: 3) { totalCount nodes { title amount endsOn owner { username }
+    payments(first: 4) { nodes { amount dueOn contract { title } } } } }
+  tasks(first: 5) { totalCount nodes { title kind assignee { username } } }
+  timeline(first: 5) { totalCount nodes { kind at node { id ... on Payment { amount } } } }
+  opportunities(first: 3) { nodes { stageHistory { from to at } } } } } }"""
+
+
+async def test_workflow_children_are_flat_in_page_size_and_answered_by_the_general_path(
+    gql: GraphQLClient,
+) -> None:
+    """Contracts, payments, tasks, timeline and stage history: one statement per level, and
+    a query selecting them is not taken by the direct or SQL-JSON executors (they do not know
+    the tasks' assignee scope nor payments under a contract)."""
+    for username in ("bob", "alice", "dave", "carol"):
+        counts = []
+        await gql.post(username, WORKFLOW, {"first": 1})  # the login's own checks, once
+        for first in (20, 60):  # both pages hold every kind of timeline item
+            response = await gql.post(username, WORKFLOW, {"first": first})
+            body = response.json()
+            assert response.status_code == 200 and body.get("data"), body
+            assert response.headers["x-executor"] == "general"
+            counts.append(int(response.headers["x-sql-statements"]))
+        assert counts[0] == counts[1], (username, counts)
+        assert counts[1] <= 20, (username, counts)
+    # the nested view without the new fields keeps its fast executor
+    response = await gql.post("bob", NESTED, {"first": 5})
+    assert response.headers["x-executor"] in ("sql", "direct")

@@ -47,6 +47,7 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
         "DOSSIER_BLIND_INDEX_KEY": new_key(),
         "DOSSIER_JWT_SECRET": new_key(),
         "DOSSIER_LOG_LEVEL": "WARNING",
+        "DOSSIER_INPROCESS_WORKER": "0",
         **extra,
     }
 
@@ -183,3 +184,51 @@ def uvicorn_command(port: int) -> list[str]:
         sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
+
+
+# -- faults: a database of their own, whose connections tests terminate ------------------------
+
+
+@pytest.fixture(scope="session")
+def fault_database_url() -> Iterator[str]:
+    with fresh_database("dossier_faults") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def fault_env(
+    fault_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """A fresh demo database that only fault tests use: terminating its connections touches
+    no other test's pool."""
+    env = server_env(
+        fault_database_url,
+        tmp_path_factory.mktemp("fault-data"),
+        # no background work on the pool: the request after a termination meets a dead
+        # connection itself, instead of a background task finding it first
+        DOSSIER_AUDIT_INDEX_SECONDS="0",
+        DOSSIER_INSIGHT_REFRESH_SECONDS="0",
+    )
+    await migrate_and_seed(env, customers=10)
+    return env
+
+
+async def terminate_connections(database_url: str, *, pools_only: bool = False) -> int:
+    """`pg_terminate_backend` every other connection to the database: what a failover or an
+    administrator does to every process. `pools_only`: only the pools' connections
+    (`application_name = dossier`), not the policy listeners', which on losing theirs reload
+    the policies through the pool and so clear its dead connections before a request can
+    meet one."""
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        terminated: int = await connection.fetchval(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND (NOT $1 OR application_name = 'dossier')) AS t",
+            pools_only,
+        )
+    finally:
+        await connection.close()
+    return terminated

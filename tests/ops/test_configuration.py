@@ -28,15 +28,60 @@ def production(data_dir: Path, **values: str) -> dict[str, str]:
     }
 
 
-def test_production_names_each_missing_secret_in_turn(tmp_path: Path) -> None:
-    given: dict[str, str] = {}
+def test_production_names_every_missing_secret_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env(production(tmp_path))
+    message = str(refused.value)
+    assert message.startswith(f"{len(SECRETS)} settings must be fixed")
     for name in SECRETS:
-        with pytest.raises(ConfigurationError, match=f"^{name} must be set in production"):
-            Settings.from_env(production(tmp_path, **given))
+        assert f"{name} must be set in production" in message
+    given: dict[str, str] = {}
+    for name in SECRETS[:-1]:
         given[name] = f"k1:{new_key()}" if name == "DOSSIER_FIELD_KEYS" else new_key()
+    with pytest.raises(ConfigurationError, match=f"^{SECRETS[-1]} must be set in production"):
+        Settings.from_env(production(tmp_path, **given))
+    given[SECRETS[-1]] = new_key()
     settings = Settings.from_env(production(tmp_path, **given))
     assert settings.is_production
     assert not (tmp_path / "dev-secrets.json").exists()  # never generated in production
+
+
+def test_secrets_and_other_settings_are_reported_together(tmp_path: Path) -> None:
+    env = production(tmp_path, DOSSIER_LOG_LEVEL="chatty", DOSSIER_TRUSTED_PROXIES="nope")
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env(env)
+    for name in (*SECRETS, "DOSSIER_LOG_LEVEL", "DOSSIER_TRUSTED_PROXIES"):
+        assert name in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "a-key-without-its-id-and-colon-0123456789",
+        ":" + new_key(),
+        "k1:" + "*!" * 22,  # not base64
+        "k1:" + "c2hvcnQ" * 5,  # base64 of the wrong length for an AES key
+        f"k1:{new_key()},k2:c2hvcnQ",
+    ],
+)
+def test_a_malformed_field_key_ring_names_the_variable(tmp_path: Path, spec: str) -> None:
+    env = {"DOSSIER_DATA_DIR": str(tmp_path), "DOSSIER_FIELD_KEYS": spec}
+    with pytest.raises(ConfigurationError, match="^DOSSIER_FIELD_KEYS .*expected id:base64key"):
+        Settings.from_env(env)
+    with pytest.raises(ConfigurationError, match="^DOSSIER_FIELD_KEYS is too short"):
+        Settings.from_env({**env, "DOSSIER_FIELD_KEYS": "k1:abc"})
+
+
+def test_keys_generate_makes_a_complete_production_configuration(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["keys", "generate"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if not line.startswith("#")]
+    generated = dict(line.split("=", 1) for line in lines)
+    assert set(SECRETS) | {"DOSSIER_AUDIT_SIGNING_KEY", "DOSSIER_METRICS_TOKEN"} == set(generated)
+    settings = Settings.from_env(production(tmp_path, **generated))
+    assert settings.ops.metrics_token == generated["DOSSIER_METRICS_TOKEN"]
+    again = CliRunner().invoke(main, ["keys", "generate"]).output
+    assert not set(again.splitlines()) & set(lines)  # fresh every time
 
 
 def test_production_refuses_a_short_jwt_secret(tmp_path: Path) -> None:

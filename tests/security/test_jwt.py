@@ -96,7 +96,9 @@ async def test_every_forged_token_gets_401_and_no_data(
             "/graphql", json={"query": QUERY}, headers={"Authorization": f"Bearer {token}"}
         )
         assert response.status_code == 401, (name, response.text)
-        assert set(response.json()) == {"error", "code"}, name
+        body = response.json()
+        assert set(body) == {"errors", "error", "code"}, name  # no `data`: nothing ran
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", name
         assert response.headers["www-authenticate"].startswith("Bearer")
         assert_clean(response)
 

@@ -1,4 +1,4 @@
-"""The demo organisation is exactly the one CONTRACT.md publishes."""
+"""The demo organisation is exactly the one docs/api.md publishes."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0013"
+down_revision = "0010"  # the merged chain: after the durable jobs
 branch_labels = None
 depends_on = None
 

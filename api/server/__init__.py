@@ -1,0 +1,1 @@
+"""The HTTP server's own limits: connection timeouts, caps, and the protocol that keeps them."""

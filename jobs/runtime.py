@@ -1,0 +1,33 @@
+"""What a task needs beyond its arguments, built once per worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from procrastinate import JobContext
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from db.crypto import FieldCipher
+from resolvers.bulk.runtime import BulkRuntime
+
+if TYPE_CHECKING:
+    from api.settings import Settings
+
+
+@dataclass
+class JobRuntime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    cipher: FieldCipher
+    bulk: BulkRuntime
+    digest_key: Ed25519PrivateKey | None  # None: digests are not signed by this worker
+
+
+def runtime_of(context: JobContext) -> JobRuntime:
+    runtime = (context.additional_context or {}).get("runtime")
+    if not isinstance(runtime, JobRuntime):
+        raise RuntimeError("the worker was started without a JobRuntime")
+    return runtime

@@ -1,0 +1,1 @@
+"""The sales workflow (issue 18): tasks, contracts and payments, reminders, history, handover."""
