@@ -343,13 +343,14 @@ async def logout(request: Request) -> JSONResponse:
     state: AppState = request.app.state.dossier
     form = await _form(request)
     presented = form.get("refresh_token") if form is not None else None
-    if isinstance(presented, str) and presented:
-        await _revoke_refresh(request, presented, user_id=principal.user_id)
-    # `authenticate` verified this token already; its claims name the version to end
+    # `authenticate` verified this token already; its claims name the version to end. First:
+    # revoking the refresh family moves the version on too, and the LOGOUT event is this one's
     claims = verify_access_token(
         state.settings.auth, bearer_token(request.headers.get("authorization"))
     )
     await _revoke_access(request, claims.user_id, claims.token_version, AuditAction.LOGOUT)
+    if isinstance(presented, str) and presented:
+        await _revoke_refresh(request, presented, user_id=principal.user_id)
     return _answer({})
 
 

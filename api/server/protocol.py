@@ -86,14 +86,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.awaiting_since is not None:
-            self._header_bytes += len(data)
-            if self._header_bytes > self.limits.max_header_bytes:
-                self._disarm()
-                self.transport.write(_TOO_LARGE)
-                self.transport.close()
-                return
-        super().data_received(data)
+        if self.awaiting_since is None:
+            super().data_received(data)
+            return
+        room = max(0, self.limits.max_header_bytes - self._header_bytes)
+        self._header_bytes += len(data)
+        if len(data) <= room:
+            super().data_received(data)
+            return
+        # over the limit, unless the headers end within it: one packet often holds the headers
+        # and the start of the body, and body bytes are no header bytes
+        super().data_received(data[:room])
+        if self.awaiting_since is None:  # the headers completed within the limit
+            if not self.transport.is_closing():
+                super().data_received(data[room:])
+            return
+        self._disarm()
+        self.transport.write(_TOO_LARGE)
+        self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._disarm()

@@ -297,4 +297,7 @@ def test_two_workers_sign_one_digest_per_period(jobs_env: dict[str, str], tmp_pa
     assert still[0] >= 2  # both beat until the end
     assert count >= 3  # about one per 2 s period
     assert defers == periods  # one job per period, however many workers
-    assert smallest_gap > 1.0  # never two in one period
+    # never two in one period: two workers each signing every period would make about nine;
+    # the gap between two digests says nothing under load (a late period's job runs just
+    # before the next period's), so the count is what is checked
+    assert count <= 9 // 2 + 2, (count, smallest_gap)

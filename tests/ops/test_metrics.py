@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -126,9 +128,16 @@ async def test_pool_gauges_follow_connections_in_use(ops_app: Starlette) -> None
         await first.exec_driver_sql("SELECT 1")
         await second.exec_driver_sql("SELECT 1")
         busy = parse(exposition().decode())
-    done = parse(exposition().decode())
-    assert delta(idle, busy, "dossier_db_pool_checked_out") == 2
-    assert delta(idle, done, "dossier_db_pool_checked_out") == 0
+    # the gauges are the process's: other apps of this test session (their indexers, workers
+    # and listeners) check connections out for a moment too, so wait for them to settle
+    assert delta(idle, busy, "dossier_db_pool_checked_out") >= 2
+    deadline = time.monotonic() + 10
+    while True:
+        done = parse(exposition().decode())
+        if delta(idle, done, "dossier_db_pool_checked_out") <= 0 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert delta(idle, done, "dossier_db_pool_checked_out") <= 0
 
 
 def test_operation_names_are_bounded_and_never_look_like_ids() -> None:
