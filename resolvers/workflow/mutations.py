@@ -24,7 +24,7 @@ from db.models import Payment as PaymentRow
 from db.models import Task as TaskRow
 from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
-from resolvers.errors import NotFoundError
+from resolvers.errors import BadUserInputError, NotFoundError
 from resolvers.filters import pk_of
 from resolvers.mutations.common import (
     Facts,
@@ -63,6 +63,16 @@ CONTRACT_FIELDS = {"title": "title", "amount": "amount", "startsOn": "starts_on"
 PAYMENT_FIELDS = {"amount": "amount", "dueOn": "due_on", "paidOn": "paid_on", "status": "status"}
 INTERACTION_FIELDS = {"channel": "channel", "summary": "summary", "occurredAt": "occurred_at",
                       "nextFollowUpOn": "next_follow_up_on"}  # fmt: skip
+
+
+def refuse_nulls(data: dict[str, Any], fields: dict[str, str], model: Any) -> None:
+    """A patch may clear an optional field, never a required one (its column is NOT NULL):
+    `occurredAt: null` was a database error answered INTERNAL."""
+    columns = model.__table__.c
+    for name, value in data.items():
+        column = fields.get(name)
+        if value is None and column in columns and not columns[column].nullable:
+            raise BadUserInputError(f"`{name}` cannot be null", argument=f"input.{name}")
 
 
 async def load_scoped(
@@ -189,6 +199,7 @@ class WorkflowMutation:
             pk = pk_of(id, "Task", "id")
             row, facts = await load_scoped(context, session, TASK, TaskRow, pk, Action.UPDATE)
             data = given(input)
+            refuse_nulls(data, TASK_FIELDS, TaskRow)
             names = [n.removesuffix("Id") for n in data]
             require_writable(context, Resource.TASK, "Task", names, Action.UPDATE, facts)
             before = _values(row, TASK_FIELDS)
@@ -260,6 +271,7 @@ class WorkflowMutation:
                 context, session, CONTRACT, ContractRow, pk, Action.UPDATE
             )
             data = given(input)
+            refuse_nulls(data, CONTRACT_FIELDS, ContractRow)
             require_writable(context, Resource.CONTRACT, "Contract", data, Action.UPDATE, facts)
             before = _values(row, CONTRACT_FIELDS)
             for name, value in data.items():
@@ -323,6 +335,7 @@ class WorkflowMutation:
                 context, session, INTERACTION, InteractionRow, pk, Action.UPDATE
             )
             data = given(input)
+            refuse_nulls(data, INTERACTION_FIELDS, InteractionRow)
             require_writable(context, Resource.INTERACTION, "Interaction", data, Action.UPDATE,
                              facts)  # fmt: skip
             before = _values(row, INTERACTION_FIELDS)
