@@ -14,30 +14,30 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from api import hardening_layers as hardening
 from api.auth.routes import routes as auth_routes
 from api.console import console_routes
 from api.exports import routes as export_routes
 from api.graphiql import graphiql_html, static_mount
 from api.graphql import graphql_endpoint
-from api.hardening import layers as hardening
 from api.hardening.shared_limits import replica_router, shared_store_of
 from api.logs import configure_logging
-from api.metrics import metrics_endpoint, timed, watch_pool
+from api.metrics import timed, watch_pool
 from api.operation import OperationFactsCache
-from api.ops_routes import GaugeRefresher, outer_middleware, readyz
+from api.ops_routes import GaugeRefresher, metrics_endpoint, outer_middleware, readyz
+from api.root_schema import build_schema
 from api.settings import Settings
 from api.state import AppState
+from api.subscriptions import subscriptions_endpoint
 from api.worker import InProcessWorker
 from audit.indexer import ResourceIndexer
 from audit.partitions import ensure_partitions
 from db.engine import create_engine, create_sessionmaker, plain_url
 from db.statements import count_statement
 from events.runtime import start_events
-from events.subscription import subscriptions_endpoint
 from policy.decisions import DecisionCache
 from policy.store import PolicyStore
-from resolvers.schema import build_schema
-from resolvers.workflow.reminders import ReminderScheduler
+from resolvers.reminders import ReminderScheduler
 
 log = logging.getLogger("dossier.app")
 
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         store = PolicyStore(state.sessions, listen_dsn=listen_url)
         await store.start()
         shared = shared_store_of(settings.redis_url, settings.redis_prefix)
-        replicas = replica_router(settings, shared)
+        replicas = replica_router(settings.replicas, settings.pool, shared)
         budget = hardening.cost_budget(settings, shared)
         state.extras.update(
             cost_budget=budget,  # None: no budget (DOSSIER_COST_BUDGET=0)
@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await indexer.start()
         # events out (issue 20): this process's LISTEN hub, and a delivery worker
         events = await start_events(
-            settings=settings, sessions=state.sessions, listen_dsn=listen_url,
+            webhooks=settings.webhooks, cipher=settings.field_cipher,
+            sessions=state.sessions, listen_dsn=listen_url,
             schema=state.extras["schema"], store=store,
             deliver=settings.webhooks.deliver_in_serve,
         )  # fmt: skip

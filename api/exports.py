@@ -31,9 +31,9 @@ from strawberry.file_uploads.utils import replace_placeholders_with_files
 from api.auth.backend import authenticate
 from api.auth.errors import AuthenticationError, unauthorized_response
 from api.state import AppState
-from resolvers.bulk.downloads import ClaimedFile, claim_download
-from resolvers.bulk.runtime import BulkRuntime
-from resolvers.bulk.store import delete_files, file_exists, stream_file
+from bulk.downloads import ClaimedFile, claim_download
+from bulk.runtime import BulkRuntime
+from bulk.store import delete_files, file_exists, stream_file
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 CHUNK = 256 * 1024

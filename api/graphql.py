@@ -58,7 +58,7 @@ from events.outbox import enqueue
 from policy.principal import Principal
 from resolvers.context import RequestContext, RequestDatabase, RequestMeta
 from resolvers.errors import ForbiddenError, NotFoundError
-from resolvers.sqljson import RawJSON, request_key
+from sqljson import RawJSON, request_key
 
 __all__ = ["error_response", "graphql_endpoint"]
 
@@ -275,7 +275,7 @@ def _request_context(state: AppState, principal: Principal, operation: Operation
         extras={
             "bulk": bulk_runtime(state),
             "insight_settings": state.settings.insights,
-            "raw_json": True,  # `data` may come back as JSON text (resolvers.sqljson)
+            "raw_json": True,  # `data` may come back as JSON text (sqljson)
             "request_key": request_key(
                 operation.meta.query_hash, operation.name, operation.variables
             ),
@@ -299,7 +299,7 @@ async def _execute_in_time(
 
 async def _execute(state: AppState, context: RequestContext, operation: Operation) -> Any:
     """The operation's result: a read these decisions compiled before runs its statement
-    straight away (`resolvers.sqljson.answer_again`), anything else goes through Strawberry."""
+    straight away (`sqljson.answer_again`), anything else goes through Strawberry."""
     if not operation.can_write:
         try:
             data = await answer_again_within_budget(context, state.extras.get("cost_budget"))

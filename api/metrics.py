@@ -43,7 +43,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -57,7 +56,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.metrics_guard import metrics_allowed
 from policy.vocabulary import FIELDS
 
 if TYPE_CHECKING:
@@ -441,16 +439,3 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped
         return generate_latest(registry)
     return generate_latest(REGISTRY)
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    """The scrape; it queries nothing: database gauges are refreshed in the background, and
-    the route is guarded by `DOSSIER_METRICS_TOKEN` (`api.ops_routes`)."""
-    state = request.app.state.dossier
-    refused = metrics_allowed(request, state.settings)
-    if refused is not None:
-        return refused
-    store = state.extras.get("policy_store")
-    if store is not None:
-        count_policy_loads(store)
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware import Middleware
@@ -18,7 +19,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.hardening.failures import RETRY_AFTER_SECONDS
 from api.logs import RequestIdMiddleware
-from api.metrics import sample_chain_length
+from api.metrics import count_policy_loads, exposition, sample_chain_length
+from api.metrics_guard import metrics_allowed
 from api.settings import Settings
 from api.state import AppState
 from api.tracing import tracing_middleware
@@ -92,3 +94,16 @@ class GaugeRefresher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """The scrape; it queries nothing: database gauges are refreshed in the background, and
+    the route is guarded by `DOSSIER_METRICS_TOKEN` (`api.metrics_guard`)."""
+    state = request.app.state.dossier
+    refused = metrics_allowed(request, state.settings)
+    if refused is not None:
+        return refused
+    store = state.extras.get("policy_store")
+    if store is not None:
+        count_policy_loads(store)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

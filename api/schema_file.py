@@ -18,7 +18,7 @@ REGENERATE = "dossier schema --output schema.graphql"
 
 def current_sdl() -> str:
     """The SDL of the schema the server runs (no limits or caches: they change no type)."""
-    from resolvers.schema import build_schema  # the whole resolver tree: import on use
+    from api.root_schema import build_schema  # the whole resolver tree: import on use
 
     return build_schema().as_str().rstrip("\n") + "\n"
 

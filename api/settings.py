@@ -11,19 +11,19 @@ from typing import TypeVar
 
 from platformdirs import user_data_dir
 
-from api.auth.settings import AuthSettings
+from api.auth_settings import AuthSettings
 from api.hardening.settings import HardeningSettings
 from api.logs import log_level_from
 from api.ops_settings import OpsSettings, ops_settings_from
 from api.secrets import ConfigurationError, SecretSource, raise_problems, random_secret
 from api.server.settings import ServerLimits
+from bulk.settings import BulkSettings
 from db.crypto import FieldCipher, new_key, parse_key_ring
 from db.engine import PoolOptions
 from db.replicas import ReplicaSettings
 from events.settings import WebhookSettings
+from insights.settings import InsightSettings
 from jobs.settings import WorkerSettings
-from resolvers.bulk.settings import BulkSettings
-from resolvers.insights.settings import InsightSettings
 
 ENVIRONMENTS = ("dev", "test", "prod")
 T = TypeVar("T")

@@ -8,26 +8,25 @@ import contextlib
 import dataclasses
 import logging
 
-import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.digest_keys import load_signing_key
+from api.secrets import ConfigurationError
 from api.settings import Settings
+from bulk.runtime import BulkRuntime
 from db.engine import create_engine, create_sessionmaker
 from jobs.runtime import JobRuntime
 from jobs.worker import run_worker, worker_name
-from resolvers.bulk.runtime import BulkRuntime
 
 log = logging.getLogger("dossier.jobs")
 
 
 def digest_key(settings: Settings) -> Ed25519PrivateKey | None:
-    from api.cli.audit import signing_key  # the CLI's rule: env, or a dev key generated once
-
     try:
-        return signing_key(settings)
-    except click.ClickException as error:
-        log.warning("audit digests will not be signed: %s", error.message)
+        return load_signing_key(settings)
+    except ConfigurationError as error:
+        log.warning("audit digests will not be signed: %s", error)
         return None
 
 

@@ -9,8 +9,11 @@ only after it committed. A read is still never answered before its events are du
 chain still has one writer at a time.
 
 The flusher's connection is in AUTOCOMMIT: the append (`audit.chain`) is one statement, so it
-is its own transaction, and a batch costs two round trips (the precondition check below, the
-append) instead of five (BEGIN, check, head, insert, COMMIT).
+is its own transaction, and a batch costs three round trips (the precondition check below, the
+append, and the flush that makes it durable) instead of six (BEGIN, check, head, insert,
+COMMIT). The append releases the chain head at its commit record and the flush waits for the
+fsync outside the head (`audit.chain`'s "early release"): the batchers of a fleet no longer
+queue on one another's fsyncs, and the waiters are released only after the flush.
 
 A failed batch is retried request by request, so a record that cannot be written fails its own
 request only. Writes do not come here: their events belong to their own transaction.

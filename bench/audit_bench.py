@@ -510,7 +510,7 @@ async def report_append_cpu(url: str, appends: int, ids: int, views: int) -> Non
     print(
         f"python per append of a {len(NESTED_READ)}-event, {ids}-id read: "
         f"{steps['total']:.1f} µs (prepare_row {steps['prepare']:.1f}, templates "
-        f"{steps['template']:.1f}, parameters {steps['bound']:.1f}, hashes {steps['hash']:.1f})"
+        f"{steps['template']:.1f}, parameters {steps['bound']:.1f})"
     )
     for group in (1, 8):
         python, database, indexing, size = await appends_cpu(url, appends, ids, views, group)

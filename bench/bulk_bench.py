@@ -30,11 +30,11 @@ import psutil
 from api.app import create_app
 from api.seed.demo import seed_demo
 from api.settings import Settings
+from bulk.columns import map_columns
+from bulk.sources import read_table
 from db.crypto import new_key
 from db.engine import create_engine
 from db.migrate import upgrade_to_head
-from resolvers.bulk.columns import map_columns
-from resolvers.bulk.sources import read_table
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 NAME = "dossier_bulk_bench"

@@ -35,7 +35,8 @@ VIEW_SQL = """
 WITH page AS (
     SELECT c.id, c.name, c.kind, c.industry, c.region, c.level, c.updated_at,
            c.department_id = ANY($2::bigint[]) AS contact_details,
-           c.phone_enc, c.email
+           c.phone_enc || coalesce('|' || c.data_key, '') AS phone_enc,
+           c.email_enc || coalesce('|' || c.data_key, '') AS email_enc
     FROM customers c
     WHERE c.archived_at IS NULL AND c.department_id = ANY($1::bigint[])
     ORDER BY c.id
@@ -45,7 +46,7 @@ SELECT coalesce(json_agg(json_build_object(
     'name', p.name, 'kind', p.kind, 'industry', p.industry, 'region', p.region,
     'level', p.level,
     'phone', CASE WHEN p.contact_details THEN p.phone_enc END,
-    'email', CASE WHEN p.contact_details THEN p.email END,
+    'email', CASE WHEN p.contact_details THEN p.email_enc END,
     -- Python's isoformat: six-digit microseconds, none at all when they are zero
     'updatedAt', to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
         || CASE WHEN date_part('microseconds', p.updated_at)::bigint % 1000000 = 0 THEN ''
@@ -113,6 +114,8 @@ async def view_answer(
     for node in nodes:
         if node["phone"] is not None:
             node["phone"] = cipher.decrypt("customer.phone", node["phone"])
+        if node["email"] is not None:  # under the customer's data key, which travels with it
+            node["email"] = cipher.decrypt("customer.email", node["email"])
     body: dict[str, Any] = {"data": {"customers": {"nodes": nodes}}}
     denied = []
     if any(node["contacts"]["nodes"] for node in nodes):

@@ -6,6 +6,7 @@ CPU time over N requests at concurrency C, on uvloop as uvicorn runs it, against
 database), which moves by about a tenth: good enough to compare two commits one after the other.
 
     python -m bench.inprocess --customers 10000 --requests 3000 --concurrency 8 --rounds 3
+    python -m bench.inprocess --audit-cost --rounds 4   # read audit on vs off, same process
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -63,8 +65,26 @@ async def call(app: Any, path: str, body: bytes, headers: dict[str, str]) -> tup
     return status, b"".join(chunks)
 
 
-async def measure(requests: int, concurrency: int, rounds: int) -> list[float]:
-    """CPU milliseconds per request of each round, after one warm-up round."""
+async def _no_audit(executor: Any, records: Any) -> None:
+    return None
+
+
+async def measure(
+    requests: int,
+    concurrency: int,
+    rounds: int,
+    *,
+    audit_cost: bool = False,
+    warmup: int | None = None,
+) -> list[float] | dict[str, list[float]]:
+    """CPU milliseconds per request of each round, after one warm-up round (of `warmup`
+    requests; a tenth of `requests` by default).
+
+    `audit_cost`: every round runs twice, once as deployed and once with the endpoint's audit
+    append a no-op (`bench.variants`' audit_off, swapped in this process between rounds), in
+    alternating order; returns both series.
+    """
+    import api.graphql
     from api.app import create_app  # after the environment is set: settings read it
 
     app = create_app()
@@ -88,8 +108,21 @@ async def measure(requests: int, concurrency: int, rounds: int) -> list[float]:
             await asyncio.gather(*(worker(total // concurrency) for _ in range(concurrency)))
             return (time.process_time() - started) * 1000 / (total // concurrency * concurrency)
 
-        await one_round(max(concurrency, requests // 10))  # caches, pools, compiled statements
-        return [await one_round(requests) for _ in range(rounds)]
+        warm = max(concurrency, requests // 10) if warmup is None else warmup
+        if warm:
+            await one_round(warm)  # caches, pools, compiled statements
+        if not audit_cost:
+            return [await one_round(requests) for _ in range(rounds)]
+        appending = api.graphql.append_events
+        variants = {"on": appending, "off": _no_audit}
+        figures: dict[str, list[float]] = {"on": [], "off": []}
+        for number in range(rounds):
+            for name in ("on", "off") if number % 2 == 0 else ("off", "on"):
+                api.graphql.append_events = variants[name]  # type: ignore[assignment]
+                await one_round(max(concurrency, requests // 20))  # settle after the swap
+                figures[name].append(await one_round(requests))
+        api.graphql.append_events = appending  # type: ignore[assignment]
+        return figures
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -98,11 +131,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=3_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--audit-cost", action="store_true", help="read audit on vs off, alternating rounds"
+    )
     args = parser.parse_args(argv)
     database = asyncio.run(prepare_database(args.customers, keep=True, log=print))
     os.environ.update(database.server_env(tempfile.mkdtemp(prefix="dossier-inprocess-")))
     os.environ.update(BENCH_ENV)
+    if args.audit_cost:
+        both = uvloop.run(measure(args.requests, args.concurrency, args.rounds, audit_cost=True))
+        assert isinstance(both, dict)
+        for name, series in both.items():
+            shown = ", ".join(f"{ms:.3f}" for ms in series)
+            print(f"server CPU per request, c={args.concurrency}, audit {name}: {shown} ms")
+        on, off = (statistics.median(both[name]) for name in ("on", "off"))
+        print(
+            f"read audit cost: {on - off:.3f} ms of {on:.3f} ms per request = "
+            f"{1 - off / on:.1%} of throughput at equal CPU (target <= 10 %)"
+        )
+        return
     figures = uvloop.run(measure(args.requests, args.concurrency, args.rounds))
+    assert isinstance(figures, list)
     shown = ", ".join(f"{ms:.3f}" for ms in figures)
     print(
         f"server CPU per request, c={args.concurrency}, {args.requests} requests per round: "

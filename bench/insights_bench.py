@@ -110,7 +110,7 @@ def settings_for(url: str) -> Settings:
 
 async def refresh(url: str) -> float:
     """Refresh the insight snapshots as the server's schedule would; seconds taken."""
-    from resolvers.insights.snapshots import SnapshotRefresher
+    from insights.snapshots import SnapshotRefresher
 
     engine = create_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
     try:

@@ -36,7 +36,7 @@ from bench.peer import PeerUnavailableError, ensure_postgraphile, postgraphile_c
 from bench.profile import py_spy
 from bench.profile import record as record_profile
 from bench.profile import summarise as summarise_profile
-from bench.query import dossier_query, postgraphile_query, request_body, shape_of
+from bench.query import FIRST_CUSTOMER, SHAPES, shape_body, shape_of
 from bench.servers import (
     ROOT,
     DatabaseCPU,
@@ -139,9 +139,20 @@ def headers_for(kind: ServerKind, token: str | None) -> dict[str, str]:
     return headers
 
 
-def body_for(kind: ServerKind, page: int = 50) -> bytes:
-    query = postgraphile_query(page) if kind.naming == "postgraphile" else dossier_query(page)
-    return request_body(query)
+def first_customer(url: str, token: str) -> str:
+    """The customer the 360° view opens: the first one bob sees."""
+    response = httpx.post(
+        url + "/graphql",
+        content=orjson.dumps({"query": FIRST_CUSTOMER}),
+        headers=headers_for(OURS, token),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["data"]["customers"]["nodes"][0]["id"])
+
+
+def body_for(kind: ServerKind, shape: str, page: int = 50, customer_id: str | None = None) -> bytes:
+    return shape_body(shape, kind.naming, page, customer_id)
 
 
 def start(
@@ -172,12 +183,17 @@ def start(
 
 
 def check_answer(
-    kind: ServerKind, server: ServerProcess, token: str | None, findings: Findings
+    kind: ServerKind,
+    server: ServerProcess,
+    token: str | None,
+    findings: Findings,
+    shape: str,
+    customer_id: str | None,
 ) -> None:
     """One request before the load: the answer must be complete and shaped like ours."""
     response = httpx.post(
         server.url + "/graphql",
-        content=body_for(kind),
+        content=body_for(kind, shape, customer_id=customer_id),
         headers=headers_for(kind, token),
         timeout=30,
     )
@@ -186,7 +202,9 @@ def check_answer(
     if answer.get("data") is None:
         raise RuntimeError(f"{kind.key} answered without data: {str(answer)[:500]}")
     findings.shapes[kind.key] = shape_of(answer, kind.naming)
-    if kind.naming == "dossier":
+    if answer.get("errors"):
+        findings.notes.append(f"{kind.key} answered with errors: {str(answer['errors'])[:300]}")
+    if kind.naming == "dossier" and "customers" in answer["data"]:
         nodes = answer["data"]["customers"]["nodes"]
         findings.visible_phones[kind.key] = sum(1 for n in nodes if n["phone"]) + sum(
             1 for n in nodes for c in n["contacts"]["nodes"] if c["phone"]
@@ -196,7 +214,7 @@ def check_answer(
         for page in PAGE_SIZES_FOR_STATEMENTS:
             sample = httpx.post(
                 server.url + "/graphql",
-                content=body_for(kind, page),
+                content=body_for(kind, shape, page, customer_id),
                 headers=headers_for(kind, token),
                 timeout=60,
             )
@@ -237,9 +255,11 @@ def measure_server(
     server = start(kind, database, env, Path(args.log_dir), f"round{round_number + 1}")
     try:
         token = login(server.url) if kind.needs_token else None
-        check_answer(kind, server, token, findings)
+        customer_id = first_customer(server.url, token) if args.shape == "360" and token else None
+        check_answer(kind, server, token, findings, args.shape, customer_id)
         url = server.url + "/graphql"
-        body, headers = body_for(kind), headers_for(kind, token)
+        body = body_for(kind, args.shape, customer_id=customer_id)
+        headers = headers_for(kind, token)
         warm = max(args.concurrency)
         run_load(url, body, headers, concurrency=warm, seconds=args.warmup, use_wrk=args.wrk)
         measurements = []
@@ -325,7 +345,9 @@ def profile_ours(
     server = start(OURS, database, env, Path(args.log_dir), "profile")
     try:
         token = login(server.url)
-        url, body, headers = server.url + "/graphql", body_for(OURS), headers_for(OURS, token)
+        customer_id = first_customer(server.url, token) if args.shape == "360" else None
+        url, headers = server.url + "/graphql", headers_for(OURS, token)
+        body = body_for(OURS, args.shape, customer_id=customer_id)
         concurrency = max(args.concurrency)
         run_load(url, body, headers, concurrency=concurrency, seconds=args.warmup, use_wrk=args.wrk)
         outcome: dict[str, Any] = {}
@@ -583,6 +605,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,8", help="comma-separated, e.g. 1,8")
     parser.add_argument("--rounds", type=int, default=2, help="order reverses every round")
     parser.add_argument("--peer", choices=["postgraphile"], default=None)
+    parser.add_argument(
+        "--shape",
+        choices=sorted(SHAPES),
+        default="bench",
+        help="bench: the nested view; scalars: every scalar, sensitive and finance ones too; "
+        "360: one customer with custom fields and workflow children (ours alone)",
+    )
     parser.add_argument("--keep-db", action="store_true", help="reuse a database seeded with N")
     parser.add_argument(
         "--servers",
@@ -702,7 +731,12 @@ def measure_all(args: argparse.Namespace, log: Callable[[str], None]) -> None:
     unknown = [k for k in kinds if isinstance(k, str) and k != SQL_FLOOR]
     if unknown:
         raise SystemExit(f"unknown servers {unknown}; choose from {[*by_key, SQL_FLOOR]}")
-    if args.peer == "postgraphile":
+    if args.shape != "bench" and any(k is FLOOR or k == SQL_FLOOR for k in kinds):
+        kinds = [k for k in kinds if k is not FLOOR and k != SQL_FLOOR]
+        findings.notes.append("floor servers left out: they answer the bench shape only")
+    if args.peer == "postgraphile" and SHAPES[args.shape].postgraphile is None:
+        findings.notes.append(f"PostGraphile left out: it cannot answer the {args.shape} shape")
+    elif args.peer == "postgraphile":
         try:
             ensure_postgraphile()
             kinds.append(PEER)
@@ -764,6 +798,7 @@ def measure_all(args: argparse.Namespace, log: Callable[[str], None]) -> None:
             {
                 "at": stamp,
                 "customers": database.customers,
+                "shape": args.shape,
                 "seconds": args.seconds,
                 "warmup": args.warmup,
                 "rounds": args.rounds,

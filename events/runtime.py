@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.settings import Settings
+from db.crypto import FieldCipher
 from events.delivery import DeliveryWorker
 from events.hub import EventHub
 from events.settings import WebhookSettings
@@ -41,22 +41,23 @@ class EventsRuntime:
 
 async def start_events(
     *,
-    settings: Settings,
+    webhooks: WebhookSettings,
+    cipher: FieldCipher,
     sessions: async_sessionmaker[AsyncSession],
     listen_dsn: str,
     schema: Any,
     store: PolicyStore,
     deliver: bool,
 ) -> EventsRuntime:
-    _SETTINGS[store] = settings.webhooks
+    _SETTINGS[store] = webhooks
     hub = EventHub(listen_dsn)
     await hub.start()
     worker = None
     if deliver:
         worker = DeliveryWorker(
             sessions=sessions,
-            settings=settings.webhooks,
-            cipher=settings.field_cipher,
+            settings=webhooks,
+            cipher=cipher,
             schema=schema,
             store=store,
             hub=hub,

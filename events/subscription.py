@@ -21,31 +21,21 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import strawberry
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import FieldNode
 from sqlalchemy import text
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth.access_tokens import verify_access_token
-from api.auth.backend import _checked_user, _partner_principal, bearer_token
-from api.auth.errors import AuthenticationError
-from api.state import AppState
 from audit.chain import append_events
 from audit.events import AuditAction, AuditRecord
-from events.hub import LOST
-from identity.opaque_tokens import PARTNER_TOKEN_PREFIX
-from policy.principal import Principal, PrincipalKind
+from events.hub import LOST, EventHub
+from policy.decisions import AccessDecisions
+from policy.principal import Principal
 from policy.vocabulary import Action
-from resolvers.context import RequestContext, RequestDatabase, RequestMeta
+from resolvers.context import RequestContext, RequestDatabase
 from resolvers.records import SPECS
 from resolvers.selection import Requested, _fields_of, object_fields
 from schema.node import Node
@@ -61,11 +51,32 @@ _OUTBOX_ROW = text(
 )
 
 
+class SubscriptionHost(Protocol):
+    """What the serving application lends a subscription (`api.subscriptions` implements it
+    on the app's state): this room sits below the API and never imports it."""
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def hub(self) -> EventHub: ...
+
+    async def principal_of(self, token: str) -> Principal | None:
+        """The same validation as an HTTP request's; None when the token no longer passes."""
+        ...
+
+    def decisions_for(self, principal: Principal) -> AccessDecisions: ...
+
+    def read_records(self, context: RequestContext) -> list[AuditRecord]:
+        """The HTTP endpoint's own read events of what `context` read so far."""
+        ...
+
+
 @dataclass
 class SubscriptionContext(RequestContext):
     """A request context that lives as long as the socket; its `db` is renewed per message."""
 
-    state: AppState | None = None
+    state: SubscriptionHost | None = None
     token: str | None = None
     connection_params: dict[str, Any] = field(default_factory=dict)
 
@@ -76,20 +87,6 @@ class RecordChange:
     node: Node | None
     changed_fields: list[str] | None
     at: datetime | None
-
-
-async def _principal_of(state: AppState, token: str) -> Principal:
-    """The same validation as an HTTP request's (`api.auth.backend.authenticate`)."""
-    if token.startswith(PARTNER_TOKEN_PREFIX):
-        return await _partner_principal(state, token)
-    return await _checked_user(state, verify_access_token(state.settings.auth, token))
-
-
-def _token_of(params: dict[str, Any]) -> str:
-    header = params.get("Authorization") or params.get("authorization")
-    if header is None and isinstance(params.get("token"), str):
-        header = f"Bearer {params['token']}"
-    return bearer_token(header if isinstance(header, str) else None)
 
 
 def _wanted_types(types: list[str] | None) -> set[str] | None:
@@ -125,7 +122,7 @@ def _visible_changes(
     return shown
 
 
-async def _audit(state: AppState, records: list[AuditRecord]) -> None:
+async def _audit(state: SubscriptionHost, records: list[AuditRecord]) -> None:
     if not records:
         return
     async with state.sessions() as session, session.begin():
@@ -133,9 +130,8 @@ async def _audit(state: AppState, records: list[AuditRecord]) -> None:
 
 
 def _read_records(context: SubscriptionContext) -> list[AuditRecord]:
-    from api.graphql import audit_records  # the HTTP endpoint's own read events
-
-    records = audit_records(context, context.principal, context.meta, context.denials)
+    assert context.state is not None
+    records = context.state.read_records(context)
     context.reset_reads()
     return records
 
@@ -143,11 +139,7 @@ def _read_records(context: SubscriptionContext) -> list[AuditRecord]:
 async def _still_valid(context: SubscriptionContext) -> bool:
     state, token = context.state, context.token
     assert state is not None and token is not None
-    try:
-        principal = await _principal_of(state, token)
-    except AuthenticationError:
-        return False
-    return principal == context.principal
+    return await state.principal_of(token) == context.principal
 
 
 async def _change(
@@ -164,10 +156,7 @@ async def _change(
     type_name = TYPE_OF_RESOURCE.get(row.resource_type)
     if type_name is None or (wanted is not None and type_name not in wanted):
         return None
-    store = state.extras["policy_store"]
-    context.decisions = state.extras["decision_cache"].for_principal(
-        context.principal, store.current()
-    )
+    context.decisions = state.decisions_for(context.principal)
     node = await context.reader.one_with(
         _node_selection(info, type_name), type_name, int(row.resource_id)
     )
@@ -206,7 +195,7 @@ class Subscription:
                 )
             ],
         )
-        hub = state.extras["events"].hub
+        hub = state.hub
         loop = asyncio.get_running_loop()
         checked_at = loop.time()
         async with hub.subscribe() as queue:
@@ -235,85 +224,3 @@ class Subscription:
                 await context.db.close()
                 with contextlib.suppress(Exception):
                     await _audit(state, _read_records(context))
-
-
-def _only_subscriptions(query: Any, operation_name: Any) -> bool:
-    """Queries and mutations go through the HTTP endpoint (its audit, its commit), never here."""
-    try:
-        document = parse(query) if isinstance(query, str) else None
-    except GraphQLError:
-        return True  # the handler answers the syntax error itself
-    if document is None:
-        return False
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is not None:
-        operations = [
-            o for o in operations if o.name is not None and o.name.value == operation_name
-        ]
-    return bool(operations) and all(o.operation is OperationType.SUBSCRIPTION for o in operations)
-
-
-class SubscriptionsOnlyHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
-    async def handle_subscribe(self, message: Any) -> None:
-        payload = message.get("payload") or {}
-        if self.connection_acknowledged and not _only_subscriptions(
-            payload.get("query"), payload.get("operationName")
-        ):
-            error = GraphQLError("Only subscriptions are served over WebSocket; use POST /graphql")
-            await self.send_message(
-                {"id": message["id"], "type": "error", "payload": [error.formatted]}
-            )
-            return
-        await super().handle_subscribe(message)
-
-
-class SubscriptionsApp(GraphQL):  # type: ignore[misc]
-    """Strawberry's ASGI app, for WebSockets only; HTTP stays with `api.graphql`."""
-
-    graphql_transport_ws_handler_class = SubscriptionsOnlyHandler
-
-    def __init__(self, schema: Any) -> None:
-        super().__init__(
-            schema,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            connection_init_wait_timeout=timedelta(seconds=10),
-            graphql_ide=None,
-            max_subscriptions_per_connection=1,
-        )
-
-    async def get_context(  # type: ignore[override]  # the socket's own context type
-        self, request: Any, response: Any = None
-    ) -> SubscriptionContext:
-        state: AppState = request.app.state.dossier
-        client = request.client
-        return SubscriptionContext(
-            principal=Principal(kind=PrincipalKind.SYSTEM, name="anonymous"),
-            decisions=None,  # type: ignore[arg-type]  # set once the connection is authenticated
-            db=RequestDatabase(state.sessions),
-            cipher=state.settings.field_cipher,
-            policy_store=state.extras["policy_store"],
-            meta=RequestMeta(ip=client.host if client else None, operation="recordChanged"),
-            state=state,
-        )
-
-    async def on_ws_connect(self, context: SubscriptionContext) -> None:  # type: ignore[override]
-        state = context.state
-        assert state is not None
-        try:
-            token = _token_of(context.connection_params or {})
-            principal = await _principal_of(state, token)
-        except AuthenticationError:
-            raise ConnectionRejectionError() from None
-        context.principal = principal
-        context.token = token
-        context.decisions = state.extras["decision_cache"].for_principal(
-            principal, state.extras["policy_store"].current()
-        )
-
-
-async def subscriptions_endpoint(websocket: WebSocket) -> None:
-    state: AppState = websocket.app.state.dossier
-    handler = state.extras.get("subscriptions_app")
-    if handler is None:
-        handler = state.extras["subscriptions_app"] = SubscriptionsApp(state.extras["schema"])
-    await handler(websocket.scope, websocket.receive, websocket.send)

@@ -8,11 +8,11 @@ app        build_app: the procrastinate App with every module of JOB_MODULES reg
 runtime    JobRuntime: what tasks need (engine, sessions, cipher, bulk runtime, signing key)
 worker     run_worker: one worker until cancelled or signalled
 settings   WorkerSettings: concurrency, heartbeat, stalled timeout, periodic schedules
-exports    a large export, written under the requester's decisions (resolvers.bulk)
+exports    a large export, written under the requester's decisions (bulk)
 imports    an import, committed in batches and resumed where the last batch committed
 stalled    periodic: jobs of workers that stopped beating are queued again
 digests    periodic: sign a digest of the audit chain head (audit.digests)
-snapshots  periodic: refresh the insight snapshots (resolvers.insights.snapshots)
+snapshots  periodic: refresh the insight snapshots (insights.snapshots)
 expiry     periodic: delete export files that expired or were downloaded
 
 Adding a job. Write one module here with `register(app, settings)` that declares its task(s)

@@ -10,7 +10,7 @@ from procrastinate import App, PsycopgConnector
 from db.engine import plain_url
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from jobs.settings import JobSettings
 
 # one job (or one family of jobs) per module, each with `register(app, settings)`
 JOB_MODULES = (
@@ -28,7 +28,7 @@ def conninfo(database_url: str) -> str:
     return plain_url(database_url)
 
 
-def build_app(settings: Settings, *, pool_size: int = 4) -> App:
+def build_app(settings: JobSettings, *, pool_size: int = 4) -> App:
     assert settings.database_url is not None
     connector = PsycopgConnector(
         conninfo=conninfo(settings.database_url), min_size=1, max_size=pool_size

@@ -16,13 +16,13 @@ from audit.digests import sign_digest
 from jobs.runtime import runtime_of
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from jobs.settings import JobSettings
 
 log = logging.getLogger("dossier.jobs.digests")
 TASK = "dossier.sign_digest"
 
 
-def register(app: App, settings: Settings) -> None:
+def register(app: App, settings: JobSettings) -> None:
     if not settings.worker.digest_cron:
         return
 

@@ -13,17 +13,17 @@ from procrastinate import App, JobContext
 
 from audit.chain import append_events
 from audit.events import AuditRecord
+from bulk.downloads import sweep_expired
 from jobs.runtime import runtime_of
-from resolvers.bulk.downloads import sweep_expired
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from jobs.settings import JobSettings
 
 log = logging.getLogger("dossier.jobs.expiry")
 TASK = "dossier.expire_exports"
 
 
-def register(app: App, settings: Settings) -> None:
+def register(app: App, settings: JobSettings) -> None:
     @app.periodic(cron=settings.worker.expiry_cron)
     @app.task(name=TASK, pass_context=True, queueing_lock=TASK, lock=TASK)
     async def expire(context: JobContext, timestamp: int) -> None:

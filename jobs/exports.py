@@ -1,7 +1,7 @@
 """A large export, written by a worker under the decisions the request was answered with.
 
-The request (`resolvers.bulk.exports.export_records`) checked the export and queued this job
-with the requester, their policy snapshot and the filter (`resolvers.bulk.requests`). The job
+The request (`bulk.exports.export_records`) checked the export and queued this job
+with the requester, their policy snapshot and the filter (`bulk.requests`). The job
 plans the same export from them, streams the rows, and in one transaction stores the file,
 registers its download, marks the job DONE and appends the EXPORT event: the event the
 request would have written inline. A retry after a worker died starts the file again; the
@@ -18,17 +18,14 @@ from procrastinate import App, JobContext, RetryStrategy
 from sqlalchemy import text
 
 from audit.chain import append_events
-from db.models import ExportJob
-from jobs.runtime import JobRuntime, runtime_of
-from policy.custom_fields import read_catalog
-from resolvers.bulk.downloads import DOWNLOAD_PATH
-from resolvers.bulk.export_jobs import (
+from bulk.downloads import DOWNLOAD_PATH
+from bulk.export_jobs import (
     EXPORT_TASK,
     fail_export,
     finish_export,
     record_export_progress,
 )
-from resolvers.bulk.exports import (
+from bulk.exports import (
     CONTACT_EXPORT,
     CUSTOMER_EXPORT,
     OPPORTUNITY_EXPORT,
@@ -38,8 +35,11 @@ from resolvers.bulk.exports import (
     prepare_export,
     write_export,
 )
-from resolvers.bulk.files import ExportFormat
-from resolvers.bulk.requests import filter_from, requester_from
+from bulk.files import ExportFormat
+from bulk.requests import filter_from, requester_from
+from db.models import ExportJob
+from jobs.runtime import JobRuntime, runtime_of
+from policy.custom_fields import read_catalog
 from schema.filters import ContactFilter, CustomerFilter, OpportunityFilter, TicketFilter
 
 log = logging.getLogger("dossier.jobs.exports")
@@ -73,6 +73,7 @@ async def run_export(runtime: JobRuntime, export_id: uuid.UUID) -> bool:
         fields=request["fields"],
         format=ExportFormat(request["format"]),
         purpose=request.get("purpose"),
+        cipher=runtime.cipher,
         chunk_rows=runtime.bulk.settings.chunk_rows,
     )
     reported: float | None = None

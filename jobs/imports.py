@@ -1,6 +1,6 @@
 """An import, run by a worker as its requester, committed in batches and resumable.
 
-The request stored the upload (`resolvers.bulk.store`), created the job row and queued this
+The request stored the upload (`bulk.store`), created the job row and queued this
 job in one transaction. The job reads the upload back, maps its columns as the request did,
 and runs `CustomerImport` under the requester's decisions; each batch commits with its
 progress, so a run on a worker that died is resumed by the next (`jobs.stalled` queues it
@@ -17,15 +17,15 @@ from pathlib import Path
 
 from procrastinate import App, JobContext
 
+from bulk.columns import map_columns
+from bulk.imports import CustomerImport, Importer, ImportOvertakenError
+from bulk.jobs import IMPORT_TASK, JobStatus, fail_job
+from bulk.requests import requester_from
+from bulk.sources import FileRejectedError, read_table
+from bulk.store import fetch_file
 from db.models import ImportJob
 from jobs.runtime import JobRuntime, runtime_of
 from policy.custom_fields import read_catalog
-from resolvers.bulk.columns import map_columns
-from resolvers.bulk.imports import CustomerImport, Importer, ImportOvertakenError
-from resolvers.bulk.jobs import IMPORT_TASK, JobStatus, fail_job
-from resolvers.bulk.requests import requester_from
-from resolvers.bulk.sources import FileRejectedError, read_table
-from resolvers.bulk.store import fetch_file
 
 log = logging.getLogger("dossier.jobs.imports")
 

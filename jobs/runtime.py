@@ -9,16 +9,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bulk.runtime import BulkRuntime
 from db.crypto import FieldCipher
-from resolvers.bulk.runtime import BulkRuntime
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from jobs.settings import JobSettings
 
 
 @dataclass
 class JobRuntime:
-    settings: Settings
+    settings: JobSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     cipher: FieldCipher

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from croniter import croniter  # type: ignore[import-untyped]  # procrastinate's cron parser
 
@@ -57,3 +58,17 @@ class WorkerSettings:
             expiry_cron=environ.get("DOSSIER_EXPORT_EXPIRY_CRON", defaults.expiry_cron),
             insight_cron=environ.get("DOSSIER_INSIGHT_CRON", defaults.insight_cron),
         )
+
+
+class JobSettings(Protocol):
+    """What the jobs read of the application's settings (`api.settings.Settings` is one):
+    the jobs sit below the API and name only this."""
+
+    @property
+    def worker(self) -> WorkerSettings: ...
+
+    @property
+    def database_url(self) -> str | None: ...
+
+    @property
+    def insight_refresh_seconds(self) -> float: ...

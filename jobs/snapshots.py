@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 
 from procrastinate import App, JobContext
 
+from insights.snapshots import SnapshotRefresher
 from jobs.runtime import runtime_of
-from resolvers.insights.snapshots import SnapshotRefresher
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from jobs.settings import JobSettings
 
 TASK = "dossier.refresh_insights"
 
 
-def register(app: App, settings: Settings) -> None:
+def register(app: App, settings: JobSettings) -> None:
     interval = settings.insight_refresh_seconds
     if interval <= 0 or not settings.worker.insight_cron:
         return

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from procrastinate import App, JobContext
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from jobs.settings import JobSettings
 
 log = logging.getLogger("dossier.jobs.stalled")
 TASK = "dossier.retry_stalled"
 
 
-def register(app: App, settings: Settings) -> None:
+def register(app: App, settings: JobSettings) -> None:
     seconds = settings.worker.stalled_seconds
 
     @app.periodic(cron=settings.worker.stalled_check_cron)

@@ -11,7 +11,7 @@ from jobs.app import build_app
 from jobs.runtime import JobRuntime
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from jobs.settings import JobSettings
 
 log = logging.getLogger("dossier.jobs")
 
@@ -22,7 +22,7 @@ def worker_name(role: str) -> str:
 
 
 async def run_worker(
-    settings: Settings,
+    settings: JobSettings,
     runtime: JobRuntime,
     *,
     name: str,

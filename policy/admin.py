@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Department, PolicyRule, User
+from policy.consent import CONSENT_PTYPE, ConsentRequirement, requirements_of
 from policy.custom_fields import CUSTOM_FIELD_RESOURCES, CUSTOM_PREFIX
 from policy.decisions import AccessDecisions
 from policy.principal import Principal, PrincipalKind
@@ -24,6 +25,12 @@ from policy.vocabulary import Effect as Effect  # re-exported: resolvers.admin i
 from policy.vocabulary import Scope as Scope
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+PURPOSE = re.compile(r"^[a-z][a-z0-9_.-]{0,59}$")  # as `recordConsent` stores purposes
+# resources whose rows belong to a customer (the consents are the customer's)
+CONSENT_RESOURCES = frozenset(
+    {Resource.CUSTOMER, Resource.CONTACT, Resource.OPPORTUNITY, Resource.TICKET,
+     Resource.INTERACTION, Resource.CONTRACT, Resource.TASK}
+)  # fmt: skip
 PATTERN = re.compile(
     r"^[a-z*][a-z_*]*(\.([A-Za-z*?]+|\{[A-Za-z]+(,[A-Za-z]+)*\}|cf\.([A-Za-z0-9_*?]+)))?$"
 )
@@ -171,6 +178,39 @@ async def remove_rule(session: AsyncSession, rule: Rule) -> bool:
     return removed
 
 
+def validate_requirement(requirement: ConsentRequirement) -> None:
+    """A consent requirement names fields of customer data, for READ or EXPORT, and a purpose
+    in the form consents are recorded with."""
+    check_resource_pattern(requirement.resource)
+    root, _, field = requirement.resource.partition(".")
+    if not field or "*" in root:
+        raise PolicyInputError("resource", "name the fields: `customer.email`, `contact.*`")
+    if Resource(root) not in CONSENT_RESOURCES:
+        known = ", ".join(sorted(r.value for r in CONSENT_RESOURCES))
+        raise PolicyInputError("resource", f"consent binds customer data only: {known}")
+    if requirement.action not in (Action.READ, Action.EXPORT):
+        raise PolicyInputError("action", "a consent requirement binds READ or EXPORT")
+    if not PURPOSE.match(requirement.purpose):
+        raise PolicyInputError("purpose", "a short lower-case word such as `marketing`")
+
+
+async def add_requirement(session: AsyncSession, requirement: ConsentRequirement) -> bool:
+    """Store a consent requirement; False when it existed already. It only narrows reads, so
+    it can lock nobody out of editing policies."""
+    validate_requirement(requirement)
+    added = await _insert_line(session, requirement.line())
+    if added:
+        await announce_change(session)
+    return added
+
+
+async def remove_requirement(session: AsyncSession, requirement: ConsentRequirement) -> bool:
+    removed = await _delete_line(session, requirement.line())
+    if removed:
+        await announce_change(session)
+    return removed
+
+
 async def assign_role(session: AsyncSession, username: str, role: str, department: int) -> bool:
     if not ROLE_NAME.match(role):
         raise PolicyInputError("role", "lower-case letters, digits and _, starting with a letter")
@@ -198,8 +238,13 @@ async def replace_all(session: AsyncSession, lines: Sequence[Sequence[str]]) -> 
                 await validate_rule(session, Rule.from_line(_padded(line)))
             except (PolicyInputError, ValueError) as exc:
                 raise PolicyInputError(f"line {number}", str(exc)) from exc
+        elif line[0] == CONSENT_PTYPE:
+            try:
+                validate_requirement(requirements_of([_padded(line)])[0])
+            except (PolicyInputError, ValueError) as exc:
+                raise PolicyInputError(f"line {number}", str(exc)) from exc
         elif line[0] != "g" or len(line) < 4:
-            raise PolicyInputError(f"line {number}", "expected a p or g line")
+            raise PolicyInputError(f"line {number}", "expected a p, g or c line")
     await ensure_policy_editable(session, [_padded(line) for line in lines])
     await session.execute(delete(PolicyRule))
     for line in lines:

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from casbin.util.builtin_operators import glob_match
 
+from policy.consent import BINDING, Consented, requirements_of
 from policy.predicates import (
     ALWAYS,
     NEVER,
@@ -102,8 +103,29 @@ class AccessDecisions:
         """Where `name` may be read (or written) on rows already known to be visible."""
         key = (resource, name, action)
         if key not in self._fields:
-            self._fields[key] = self._compute_field(resource, name, action)
+            computed = self._compute_field(resource, name, action)
+            self._fields[key] = self._with_consent(resource, name, action, computed)
         return self._fields[key]
+
+    def _with_consent(
+        self, resource: Resource, name: str, action: Action, allowed: Predicate
+    ) -> Predicate:
+        """`allowed`, narrowed to rows with the consents the policy requires for the field
+        (`policy.consent`); only reads and exports are bound."""
+        binding = BINDING.get(action)
+        if binding is None or allowed.is_never:
+            return allowed
+        obj = f"{resource.value}.{name}"
+        purposes = sorted(
+            {
+                requirement.purpose
+                for requirement in requirements_of(self.snapshot.lines)
+                if requirement.action in binding and _matches(obj, requirement.resource, False)
+            }
+        )
+        if not purposes:
+            return allowed
+        return all_of([allowed, *(Consented(p) for p in purposes)])
 
     def _compute_field(self, resource: Resource, name: str, action: Action) -> Predicate:
         rows = self.rows(resource, action)
@@ -182,7 +204,7 @@ class DecisionCache:
 
     Decisions of an old policy version are never asked for again, so they fall out first.
     Clearing everything when full (as this did) made every active caller recompute its
-    decisions at once, and lose the statements compiled against them (`resolvers.sqljson`).
+    decisions at once, and lose the statements compiled against them (`sqljson`).
     """
 
     def __init__(self, max_entries: int = 4096) -> None:

@@ -53,6 +53,8 @@ class LinesAdapter(Adapter):  # type: ignore[misc]  # casbin ships no type hints
 
     def load_policy(self, model: Model) -> None:
         for ptype, *values in self._lines:
+            if ptype not in ("p", "g"):  # consent requirements: `policy.consent`, not Casbin
+                continue
             width = len(model.model["p" if ptype.startswith("p") else "g"][ptype].tokens)
             model.add_policy(ptype[0], ptype, list(values[:width]))
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from policy.admin import PolicyInputError
 
 HEADER = "# ptype,subject_or_role,role_or_department,department_or_resource,action,scope,effect"
+# consent requirements are `c,<resource.field>,<READ|EXPORT>,<purpose>` (policy.consent)
 
 
 def dump(lines: Iterable[Sequence[str]], department_names: Mapping[int, str]) -> str:
@@ -36,8 +37,13 @@ def load(text: str, department_ids: Mapping[str, int]) -> list[tuple[str, ...]]:
     rows = csv.reader(line for line in text.splitlines() if line and not line.startswith("#"))
     for number, row in enumerate(rows, start=1):
         row = [value.strip() for value in row]
+        if row and row[0] == "c":  # a consent requirement (`policy.consent`)
+            if len(row) != 4:
+                raise PolicyInputError(f"line {number}", "c lines have 4 fields")
+            lines.append(tuple(row) + ("",) * 3)
+            continue
         if not row or row[0] not in ("p", "g"):
-            raise PolicyInputError(f"line {number}", "must start with p or g")
+            raise PolicyInputError(f"line {number}", "must start with p, g or c")
         position = 2 if row[0] == "p" else 3
         if len(row) != (7 if row[0] == "p" else 4):
             raise PolicyInputError(f"line {number}", "p lines have 7 fields, g lines 4")

@@ -44,7 +44,7 @@ class Resource(StrEnum):
     WEBHOOK = "webhook"  # events.webhooks
     CUSTOM_FIELD = "custom_field"
     VOCABULARY = "vocabulary"
-    PRIVACY = "privacy"  # personal-data reports (READ) and erasure (DELETE), resolvers.privacy
+    PRIVACY = "privacy"  # personal-data reports (READ) and erasure (DELETE), privacy
 
 
 # GraphQL field names per guarded type; a rule names them as `<resource>.<field>`

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,26 @@ if TYPE_CHECKING:
     from resolvers.workflow.history import HistoryLoader
 
 log = logging.getLogger("dossier.db")
+
+# The per-request loaders live above this module (they read through it), so it cannot import
+# them: the schema's root (`api.root_schema.build_schema`, through `resolvers.loaders.install`)
+# hands their factories down once, before any request runs.
+Loader = Callable[["RequestContext"], Any]
+_LOADERS: dict[str, Loader] = {}
+
+
+def install_loaders(**factories: Loader) -> None:
+    """Register the factory of each named per-request loader (`reader`, `quality`, ...)."""
+    _LOADERS.update(factories)
+
+
+def _loader(name: str) -> Loader:
+    try:
+        return _LOADERS[name]
+    except KeyError:
+        raise RuntimeError(
+            f"no `{name}` loader installed: build the schema (api.root_schema) first"
+        ) from None
 
 
 class RequestDatabase:
@@ -156,28 +177,26 @@ class RequestContext:
     @property
     def reader(self) -> RecordReader:
         if self._reader is None:
-            from resolvers.reader import RecordReader  # reader imports context for typing
-
-            self._reader = RecordReader(self)
+            self._reader = _loader("reader")(self)
         return self._reader
 
     @property
     def quality(self) -> QualityLoader:
         """`Customer.quality`, batched per request (issue 6)."""
         if self._quality is None:
-            from resolvers.mutations.quality import QualityLoader
-
-            self._quality = QualityLoader(self)
+            self._quality = _loader("quality")(self)
         return self._quality
 
     @property
     def workflow(self) -> HistoryLoader:
         """`Opportunity.stageHistory` and `Customer.timeline`, batched per request (issue 18)."""
         if self._workflow is None:
-            from resolvers.workflow.history import HistoryLoader
-
-            self._workflow = HistoryLoader(self)
+            self._workflow = _loader("workflow")(self)
         return self._workflow
+
+    def consents_of(self, customer_id: int) -> Awaitable[Any]:
+        """`Customer.consents` (`resolvers.consents.consents_of`)."""
+        return _loader("consents")(self)(customer_id)  # type: ignore[no-any-return]
 
     def reset_reads(self) -> None:
         """Forget everything read so far: its records, denials and cached loaders."""

@@ -55,7 +55,9 @@ class CustomerQuery:
         before: str | None = None,
     ) -> Connection[Customer]:
         context = info.context
-        where = compile_filter(CUSTOMER, context.decisions, CUSTOMER_FILTERS, filter)
+        where = compile_filter(
+            CUSTOMER, context.decisions, CUSTOMER_FILTERS, filter, context.cipher
+        )
         ordering = customer_ordering(context.decisions, order_by)
         requested = requested_connection(info, "Customer")
         return await context.reader.page(  # type: ignore[no-any-return]

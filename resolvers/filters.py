@@ -14,12 +14,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Numeric, Text, and_, case, cast, func, literal_column, or_
 
+from db.crypto import FieldCipher
 from policy.custom_fields import CustomFieldType, FieldDefinition
 from policy.decisions import AccessDecisions
 from policy.vocabulary import Action
 from resolvers.errors import BadUserInputError, ForbiddenError
+from resolvers.personal import blind_form
 from resolvers.reader import Ordering
 from resolvers.records import CUSTOMERS, RecordSpec
+from resolvers.rfm import customer_segment
 from schema.enums import SortDirection
 from schema.node import InvalidGlobalIdError, from_global_id, integer_pk
 
@@ -30,6 +33,9 @@ class FilterRule:
     argument: str  # its GraphQL name, for error messages
     guards: str  # the policy field whose value the filter reveals
     clause: Callable[[Any], ColumnElement[bool]]
+    # the cipher label of an encrypted column: `clause` then receives the value's blind index
+    # (an encrypted value can only be compared for equality, through that index)
+    blind: str | None = None
 
 
 def require_readable(spec: RecordSpec, decisions: AccessDecisions, field: str, why: str) -> None:
@@ -44,7 +50,10 @@ def compile_filter(
     decisions: AccessDecisions,
     rules: Sequence[FilterRule],
     values: object | None,
+    cipher: FieldCipher | None = None,
 ) -> list[ColumnElement[bool]]:
+    """SQL conditions of a filter input; `cipher` computes blind indexes for the filters on
+    encrypted fields (e-mail)."""
     if values is None:
         return []
     clauses = []
@@ -55,6 +64,12 @@ def compile_filter(
         require_readable(spec, decisions, rule.guards, "filter by")
         if isinstance(value, Enum):
             value = value.value
+        if rule.blind is not None:
+            if cipher is None:
+                raise BadUserInputError(
+                    f"`{rule.argument}` cannot be used here", argument=rule.argument
+                )
+            value = cipher.blind_index(rule.blind, blind_form(rule.guards, str(value)))
         clauses.append(rule.clause(value))
     custom = getattr(values, "custom_field", None)
     if custom is not None:
@@ -170,8 +185,6 @@ def compile_ordering(
 
 
 def _customer_segment() -> Any:
-    from resolvers.insights.segments import customer_segment  # it reads the record tables
-
     return customer_segment()
 
 
@@ -215,7 +228,8 @@ CUSTOMER_FILTERS: tuple[FilterRule, ...] = (
     ),
     FilterRule(
         "email", "filter.email", "email",
-        lambda v: func.lower(CUSTOMERS.c.email) == str(v).strip().lower(),
+        # exact match, case-insensitive, through the blind index (the column is encrypted)
+        lambda v: CUSTOMERS.c.email_bidx == v, blind="customer.email",
     ),
     FilterRule(
         "credit_code", "filter.creditCode", "creditCode",

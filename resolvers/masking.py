@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, ColumnElement, Text, case, func, literal_column, null, type_coerce
 from sqlalchemy.engine import Row
 
-from db.crypto import FieldCipher
+from db.crypto import KEY_SEPARATOR, FieldCipher
 from policy.custom_fields import KEY_PATTERN
 from policy.decisions import AccessDecisions
 from policy.predicates import Predicate, ScopeColumns
@@ -49,7 +49,7 @@ def plan_columns(
     facts: ScopeColumns | None = None,
 ) -> ColumnPlan:
     """`facts`: where the scope facts of a row are read, when not from `spec.from_clause()`
-    (a nested page reads them from its parent customer's row, see `resolvers.sqljson`)."""
+    (a nested page reads them from its parent customer's row, see `sqljson`)."""
     table = spec.table
     facts = facts if facts is not None else spec.scope_columns()
     visible: list[FieldSpec] = []
@@ -109,7 +109,7 @@ def plan_custom_fields(
     """Each active definition is a policy field `cf.<key>`, decided as a built-in field is.
 
     A sensitive value leaves the database as `{"$enc": label, "v": stored}` and is decrypted
-    in Python (by `Materialiser`, or by `resolvers.sqljson.executor` for compiled reads).
+    in Python (by `Materialiser`, or by `sqljson.executor` for compiled reads).
     """
     stored = spec.table.c.custom_fields
     visible: list[FieldSpec] = []
@@ -129,9 +129,13 @@ def plan_custom_fields(
         json_key = literal_column(f"'{key}'", Text)
         value: ColumnElement[Any] = stored.op("->")(json_key)
         if label is not None:
+            sealed: ColumnElement[Any] = stored.op("->>")(json_key)
+            if "data_key" in spec.table.c:  # under the record's data key: it travels along
+                data_key = spec.table.c.data_key
+                sealed = case((data_key.is_(None), sealed), else_=sealed + KEY_SEPARATOR + data_key)
             marker = func.json_build_object(
                 literal_column("'$enc'", Text), literal_column(f"'{label}'", Text),
-                literal_column("'v'", Text), stored.op("->>")(json_key),
+                literal_column("'v'", Text), sealed,
             )  # fmt: skip
             value = case((stored.has_key(key), marker), else_=null())
         if predicate.is_always:
@@ -220,6 +224,11 @@ class Materialiser:
             obj.__dict__.update(values)
             objects.append(obj)
         return objects, withheld_any, masked_on
+
+    def converter(self, field: FieldSpec) -> Callable[[Any], Any]:
+        """How a stored value of `field` becomes its API value (decrypted, typed): also for
+        readers that skip the objects, such as exports (`bulk.rows`)."""
+        return self._converter(field)
 
     def _converter(self, field: FieldSpec) -> Callable[[Any], Any]:
         if field.is_custom:

@@ -1,7 +1,7 @@
 """Reading a validated GraphQL operation the way the record executors need it.
 
-Both fast executors (`resolvers.direct`, which builds responses from `RecordReader` objects,
-and `resolvers.sqljson`, which has PostgreSQL build them) walk the same document the same way:
+Both fast executors (`sqljson.direct`, which builds responses from `RecordReader` objects,
+and `sqljson`, which has PostgreSQL build them) walk the same document the same way:
 fields by response key through fragments, the root connections they know, and arguments
 coerced exactly as graphql-core coerces them.
 """
@@ -95,9 +95,10 @@ def strawberry_input(cls: type, values: dict[str, Any] | None) -> Any:
 class Arguments:
     """Field arguments, coerced with the request's variables."""
 
-    def __init__(self, schema: Any, variables: Any) -> None:
+    def __init__(self, schema: Any, variables: Any, cipher: Any = None) -> None:
         self.schema = schema
         self.variables = variables
+        self.cipher = cipher  # blind indexes for filters on encrypted fields
 
     def of(self, parent_type: str, node: FieldNode) -> dict[str, Any]:
         definition = self.schema.get_type(parent_type).fields[node.name.value]
@@ -108,7 +109,11 @@ class Arguments:
         spec, rules, filter_type = ROOT_CONNECTIONS[name]
         arguments = self.of("Query", node)
         where = compile_filter(
-            spec, decisions, rules, strawberry_input(filter_type, arguments.get("filter"))
+            spec,
+            decisions,
+            rules,
+            strawberry_input(filter_type, arguments.get("filter")),
+            self.cipher,
         )
         ordering: Ordering | None = None
         order = arguments.get("orderBy")

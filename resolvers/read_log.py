@@ -87,9 +87,8 @@ def _per_record(
     reader's fields. A record reached twice (a customer listed and also under its contact)
     received the union of what each reader gave it.
     """
-    if len(noted) == 1 and not noted[0].masked and not noted[0].hidden:
-        only = noted[0]
-        return {only.fields: list(only.ids)}, {}
+    if len(noted) == 1:
+        return _one_reader(noted[0])
     received: dict[RecordId, frozenset[str]] = {}
     withheld: dict[RecordId, frozenset[str]] = {}
     for entry in noted:
@@ -110,6 +109,38 @@ def _per_record(
         if record in withheld:
             withheld[record] = withheld[record] - got
     return _by_fields(received, keep_empty=True), _by_fields(withheld, keep_empty=False)
+
+
+def _one_reader(
+    entry: Noted,
+) -> tuple[dict[frozenset[str], list[RecordId]], dict[frozenset[str], list[RecordId]]]:
+    """`_per_record` for one reader, the usual case, without a dictionary entry per record.
+
+    Every record received `fields` and was refused `hidden`, but for the few a mask withheld
+    something from: only those are looked at one by one. (The event's ids are sorted and made
+    unique later, in the audit record, so the order and repeats of ids here do not matter.)
+    """
+    masked_by_id: dict[RecordId, set[str]] = {}
+    for name, rows in entry.masked.items():
+        for record in rows:
+            masked_by_id.setdefault(record, set()).add(name)
+    if not masked_by_id and not entry.hidden:  # a read of ids alone (or of none) is a read
+        return {entry.fields: list(entry.ids)}, {}
+    received: dict[frozenset[str], list[RecordId]] = {}
+    withheld: dict[frozenset[str], list[RecordId]] = {}
+    if masked_by_id:
+        plain = [record for record in entry.ids if record not in masked_by_id]
+        for record, names in masked_by_id.items():
+            masked = frozenset(names)
+            received.setdefault(entry.fields - masked, []).append(record)
+            withheld.setdefault(entry.hidden | masked, []).append(record)
+    else:
+        plain = list(entry.ids)
+    if plain:
+        received.setdefault(entry.fields, []).extend(plain)
+        if entry.hidden:
+            withheld.setdefault(entry.hidden, []).extend(plain)
+    return received, withheld
 
 
 def _by_fields(

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Table, literal, null, or_
+from sqlalchemy import ColumnElement, FromClause, Table, case, literal, null, or_
 
+from db.crypto import CLEAR, KEY_SEPARATOR
 from db.models import (
     Contact,
     Contract,
@@ -28,6 +29,7 @@ from db.models import (
 )
 from policy.predicates import Predicate, ScopeColumns
 from policy.vocabulary import Resource
+from resolvers.rfm import customer_segment
 from schema import contact as contact_schema
 from schema import contract as contract_schema
 from schema import customer as customer_schema
@@ -156,9 +158,25 @@ def _f(name: str, attr: str, column: str | None = None, **kw: Any) -> tuple[str,
     return name, FieldSpec(name=name, attr=attr, column=column, **kw)
 
 
-def _segment() -> ColumnElement[Any]:
-    from resolvers.insights.segments import customer_segment  # it reads these tables
+def sealed_with_key(table: Table, column: str, clear: str | None = None) -> ColumnElement[Any]:
+    """An encrypted column as reads select it: `value|wrapped data key` when the row has a
+    data key (db.crypto decrypts that string alone), so no read needs a second statement.
+    With `clear`, a row whose value still sits in that clear column (written before it was
+    encrypted) gives `=value`, which db.crypto passes through."""
+    value, data_key = table.c[column], table.c.data_key
+    sealed = case((data_key.is_(None), value), else_=value + KEY_SEPARATOR + data_key)
+    if clear is None:
+        return sealed
+    return case((value.is_(None), CLEAR + table.c[clear]), else_=sealed)
 
+
+def _sealed(
+    table: Table, column: str, clear: str | None = None
+) -> Callable[[], ColumnElement[Any]]:
+    return lambda: sealed_with_key(table, column, clear)
+
+
+def _segment() -> ColumnElement[Any]:
     return customer_segment()
 
 
@@ -181,10 +199,34 @@ CUSTOMER = RecordSpec(
             _f("source", "source", "source"),
             _f("tags", "tags", "tags"),
             _f("creditCode", "credit_code", "credit_code"),
-            _f("phone", "phone", "phone_enc", encrypted_as="customer.phone"),
-            _f("email", "email", "email"),
-            _f("idNumber", "id_number", "id_number_enc", encrypted_as="customer.id_number"),
-            _f("address", "address", "address"),
+            _f(
+                "phone",
+                "phone",
+                "phone_enc",
+                encrypted_as="customer.phone",
+                expression=_sealed(CUSTOMERS, "phone_enc"),
+            ),
+            _f(
+                "email",
+                "email",
+                "email_enc",
+                encrypted_as="customer.email",
+                expression=_sealed(CUSTOMERS, "email_enc", "email"),
+            ),
+            _f(
+                "idNumber",
+                "id_number",
+                "id_number_enc",
+                encrypted_as="customer.id_number",
+                expression=_sealed(CUSTOMERS, "id_number_enc"),
+            ),
+            _f(
+                "address",
+                "address",
+                "address_enc",
+                encrypted_as="customer.address",
+                expression=_sealed(CUSTOMERS, "address_enc", "address"),
+            ),
             _f("totalSpend", "total_spend", "total_spend"),
             _f("createdAt", "created_at", "created_at"),
             _f("updatedAt", "updated_at", "updated_at"),
@@ -217,8 +259,20 @@ CONTACT = RecordSpec(
         [
             _f("name", "name", "name"),
             _f("title", "title", "title"),
-            _f("phone", "phone", "phone_enc", encrypted_as="contact.phone"),
-            _f("email", "email", "email"),
+            _f(
+                "phone",
+                "phone",
+                "phone_enc",
+                encrypted_as="contact.phone",
+                expression=_sealed(CONTACTS, "phone_enc"),
+            ),
+            _f(
+                "email",
+                "email",
+                "email_enc",
+                encrypted_as="contact.email",
+                expression=_sealed(CONTACTS, "email_enc", "email"),
+            ),
             _f("isDecisionMaker", "is_decision_maker", "is_decision_maker"),
             _CUSTOM,
             _f("version", "version", "version"),

@@ -58,7 +58,7 @@ async def _page(
     before: str | None = None,
 ) -> Any:
     context = info.context
-    where = compile_filter(spec, context.decisions, rules, filter)
+    where = compile_filter(spec, context.decisions, rules, filter, context.cipher)
     requested = requested_connection(info, spec.type_name)
     return await context.reader.page(
         spec, requested, first=first, after=after, where=where,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import tempfile
 import uuid
@@ -31,13 +32,20 @@ from db.migrate import upgrade_to_head
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+@functools.cache
 def _admin_url() -> str:
+    """The server every database of this run is created on, decided once per process.
+
+    Only a server that cannot be reached (refused, timed out) sends the run to pgserver. A
+    server that answers with an error, "too many clients" above all, is reported as it is:
+    switching servers halfway through a run would hide the leak that filled it.
+    """
     url = os.environ.get("DOSSIER_TEST_ADMIN_URL", DEFAULT_ADMIN_URL)
 
     async def reachable() -> bool:
         try:
             connection = await asyncpg.connect(url, timeout=3)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
+        except (OSError, TimeoutError):
             return False
         await connection.close()
         return True

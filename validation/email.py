@@ -40,3 +40,9 @@ def is_valid_email(value: Any) -> bool:
     except FieldError:
         return False
     return True
+
+
+def email_lookup_form(value: str) -> str:
+    """The form an address is blind-indexed and compared in: e-mail matches ignore case
+    (as `lower(email)` did before the column was encrypted)."""
+    return unicodedata.normalize("NFKC", value).strip().lower()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import jwt
 
 from api.auth.errors import AuthenticationError, AuthFailure
-from api.auth.settings import AuthSettings
+from api.auth_settings import AuthSettings
 
 ALGORITHM = "HS256"
 ALGORITHMS = [ALGORITHM]

@@ -62,7 +62,7 @@ def login_throttle(state: AppState) -> LoginThrottle:
     if throttle is None:
         shared = state.extras.get("shared_store")
         if shared is not None:  # DOSSIER_REDIS_URL: one throttle for every process
-            from api.hardening.shared_limits import SharedLoginThrottle
+            from api.auth.shared_throttle import SharedLoginThrottle
 
             throttle = SharedLoginThrottle(shared, state.settings.auth.login_throttle)
         else:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from api.auth.settings import LoginThrottleSettings
+from api.auth_settings import LoginThrottleSettings
 
 
 class ThrottleKind(StrEnum):

@@ -14,18 +14,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import func, select, text
 
 from api.cli.runtime import database_url, resolve_settings, run
-from api.secrets import ConfigurationError, SecretSource
+from api.digest_keys import load_signing_key
+from api.secrets import ConfigurationError
 from api.settings import Settings
 from audit.archive import ArchiveError, ArchiveResult, archive_before, parse_month
 from audit.digests import (
     DigestKeyError,
     DigestReport,
     SignedDigest,
-    new_signing_key_text,
     public_key_from_text,
     public_key_text,
     sign_digest,
-    signing_key_from_text,
     verify_digests,
 )
 from audit.indexer import IndexRound, index_once
@@ -35,7 +34,6 @@ from audit.verify import VerifyReport, verify_chain
 from db.engine import create_engine, create_sessionmaker
 from db.models.audit import AuditDigest
 
-SIGNING_KEY = "DOSSIER_AUDIT_SIGNING_KEY"
 VERIFY_KEY = "DOSSIER_AUDIT_VERIFY_KEY"
 
 # archiving streams whole months: the server-wide statement timeout is for requests
@@ -91,23 +89,11 @@ async def sign_database(url: str, key: Ed25519PrivateKey) -> SignedDigest:
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:
-    """The digest signing key: from the environment; outside production, generated once.
-
-    Kept beside the other dev secrets (`<data dir>/dev-secrets.json`); production without the
-    variable is an error naming it, never a generated key.
-    """
-    secrets = SecretSource(
-        os.environ,
-        production=settings.is_production,
-        store=settings.data_dir / "dev-secrets.json",
-    )
+    """The digest signing key (`api.digest_keys.load_signing_key`), or a CLI error naming it."""
     try:
-        value = secrets.get(SIGNING_KEY, generate=new_signing_key_text, min_length=43)
-        return signing_key_from_text(value)
+        return load_signing_key(settings)
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from error
-    except DigestKeyError as error:
-        raise click.ClickException(f"{SIGNING_KEY}: {error}") from error
 
 
 def verify_keys(options: Sequence[str]) -> list[Ed25519PublicKey]:

@@ -12,10 +12,10 @@ import signal
 import click
 
 from api.cli.runtime import database_url, resolve_settings, run
+from api.root_schema import build_schema
 from db.engine import create_engine, create_sessionmaker, plain_url
 from events.runtime import start_events
 from policy.store import PolicyStore
-from resolvers.schema import build_schema
 
 
 async def deliver_until_stopped(url: str, once: bool) -> int:
@@ -27,7 +27,8 @@ async def deliver_until_stopped(url: str, once: bool) -> int:
     await store.start()
     schema = build_schema()
     runtime = await start_events(
-        settings=settings, sessions=sessions, listen_dsn=listen, schema=schema, store=store,
+        webhooks=settings.webhooks, cipher=settings.field_cipher,
+        sessions=sessions, listen_dsn=listen, schema=schema, store=store,
         deliver=not once,
     )  # fmt: skip
     done = 0

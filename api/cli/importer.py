@@ -18,16 +18,16 @@ from sqlalchemy import select
 
 from api.cli.runtime import database_url, resolve_settings, run
 from api.settings import Settings
+from bulk.columns import map_columns
+from bulk.imports import CustomerImport, Importer, ImportForbiddenError, ImportOutcome
+from bulk.jobs import Progress
+from bulk.sources import FileRejectedError, Table, read_table
 from db.engine import create_engine, create_sessionmaker
 from db.migrate import upgrade_to_head
 from db.models import User
 from policy.decisions import AccessDecisions
 from policy.principal import Principal, PrincipalKind
 from policy.store import read_snapshot
-from resolvers.bulk.columns import map_columns
-from resolvers.bulk.imports import CustomerImport, Importer, ImportForbiddenError, ImportOutcome
-from resolvers.bulk.jobs import Progress
-from resolvers.bulk.sources import FileRejectedError, Table, read_table
 from resolvers.context import RequestMeta
 
 

@@ -1,5 +1,5 @@
 """`dossier keys`: fresh values for every secret setting (`generate`), a new field key
-(`new`), and rotation of stored values to the active field key (`rotate`)."""
+(`new`), and rotation of data keys and stored values to the active field key (`rotate`)."""
 
 from __future__ import annotations
 
@@ -60,10 +60,11 @@ async def _rotate(url: str, settings: Settings) -> RotationReport:
 
 @keys.command()
 def rotate() -> None:
-    """Re-encrypt every stored value under the active field key (the first in the ring is
-    active unless DOSSIER_FIELD_KEY_ACTIVE says otherwise); servers keep running meanwhile."""
+    """Re-wrap every data key (and re-encrypt values sealed directly under a field key) under
+    the active field key (the first in the ring unless DOSSIER_FIELD_KEY_ACTIVE says otherwise);
+    also seals e-mails and addresses left in clear columns. Servers keep running meanwhile."""
     settings = resolve_settings()
     report = run(_rotate(database_url(settings), settings))
     for column, count in report.rewritten.items():
-        click.echo(f"{column}: {count} re-encrypted")
+        click.echo(f"{column}: {count} rewritten")
     click.echo(f"{report.total} values now under key {settings.field_cipher.active_key_id!r}")

@@ -11,7 +11,7 @@ import click
 
 from api.cli.runtime import database_url, resolve_settings, run
 from db.engine import create_engine
-from resolvers.workflow.reminders import ReminderCounts, run_reminders
+from resolvers.reminders import ReminderCounts, run_reminders
 
 
 async def remind_once(url: str, pool: object, now: datetime) -> ReminderCounts:
@@ -35,4 +35,8 @@ def remind(at: str | None) -> None:
     click.echo(
         f"follow-ups {counts.follow_ups}, renewals {counts.renewals}, "
         f"overdue payments {counts.overdue_payments}"
+    )
+    click.echo(
+        f"statuses: payments OVERDUE {counts.payments_marked_overdue}, "
+        f"contracts EXPIRED {counts.contracts_expired}"
     )

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from api.console import queries
+import api.console.queries as queries
 from api.console.gateway import Gateway, Result, SignedOutError
 from api.console.session import CSRF_FIELD, ConsoleSession, SessionCookie
 from policy.vocabulary import FIELDS, Action, Resource, Scope

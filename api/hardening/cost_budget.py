@@ -6,7 +6,7 @@ same figure `QUERY_TOO_COMPLEX` reports) before it runs, and one that does not f
 refused with `RATE_LIMITED` and `retryAfter`, spending nothing. The count lives where the
 other limits do (`SharedStore`): in Redis when configured, else in this process.
 
-A repeated read that `resolvers.sqljson.answer_again` answers skips every extension, so the
+A repeated read that `sqljson.answer_again` answers skips every extension, so the
 endpoint calls `answer_again_within_budget` instead: it charges the cost the extension measured
 for the same request key, and sends a read that does not fit down the full path, where the
 extension refuses it.
@@ -26,7 +26,7 @@ from api.hardening.settings import HardeningSettings
 from api.hardening.shared_limits import SharedStore
 from policy.principal import Principal
 from resolvers.errors import DossierError
-from resolvers.sqljson import RawJSON, answer_again
+from sqljson import RawJSON, answer_again
 
 if TYPE_CHECKING:
     from resolvers.context import RequestContext

@@ -29,13 +29,11 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
-from api.auth.settings import LoginThrottleSettings
-from api.auth.throttle import ThrottleKey, buckets_of
 from api.hardening.rate_limit import RateKey
 from api.hardening.settings import HardeningSettings, RateBudget
 from api.metrics import count_shared_store_fallback
-from api.settings import Settings
-from db.replicas import InProcessWriteLog, ReplicaRouter, WriteLog
+from db.engine import PoolOptions
+from db.replicas import InProcessWriteLog, ReplicaRouter, ReplicaSettings, WriteLog
 from policy.principal import Principal
 
 log = logging.getLogger("dossier.shared_limits")
@@ -203,45 +201,6 @@ class SharedRateLimiter:
         return await self._store.hit(item, "rate", RateKey.of(principal).value)
 
 
-class SharedLoginThrottle:
-    """`LoginThrottle` over a `SharedStore`: failures counted across every process."""
-
-    def __init__(self, store: SharedStore, settings: LoginThrottleSettings) -> None:
-        self._store = store
-        self._windows = {
-            kind: window_of(burst, refill) for kind, (burst, refill) in buckets_of(settings).items()
-        }
-
-    async def retry_after(self, keys: Sequence[ThrottleKey]) -> int | None:
-        waits = [
-            wait
-            for key in keys
-            if key.kind in self._windows
-            and (
-                wait := await self._store.wait(
-                    self._windows[key.kind], "login", key.kind, key.value
-                )
-            )
-            is not None
-        ]
-        return math.ceil(max(waits)) if waits else None
-
-    async def record_failure(self, keys: Sequence[ThrottleKey]) -> None:
-        for key in keys:
-            if key.kind in self._windows:
-                await self._store.record(self._windows[key.kind], "login", key.kind, key.value)
-
-    async def reset(self, key: ThrottleKey) -> None:
-        if key.kind in self._windows:
-            await self._store.clear(self._windows[key.kind], "login", key.kind, key.value)
-
-    async def remember(self, key: ThrottleKey, seconds: float) -> None:
-        await self._store.mark(f"login/{key.kind}/{key.value}", seconds)
-
-    async def remembers(self, key: ThrottleKey) -> bool:
-        return await self._store.is_marked(f"login/{key.kind}/{key.value}")
-
-
 class SharedWriteLog:
     """`db.replicas.WriteLog` over a `SharedStore`: read-your-writes across every host."""
 
@@ -260,9 +219,11 @@ def shared_store_of(url: str | None, prefix: str) -> SharedStore | None:
     return SharedStore(url, prefix=prefix) if url else None
 
 
-def replica_router(settings: Settings, shared: SharedStore | None) -> ReplicaRouter | None:
+def replica_router(
+    replicas: ReplicaSettings, pool: PoolOptions, shared: SharedStore | None
+) -> ReplicaRouter | None:
     """The app's replicas, with read-your-writes kept where the limits are; None without any."""
-    if not settings.replicas.urls:
+    if not replicas.urls:
         return None
     writes: WriteLog = SharedWriteLog(shared) if shared is not None else InProcessWriteLog()
-    return ReplicaRouter(settings.replicas, settings.pool, writes)
+    return ReplicaRouter(replicas, pool, writes)

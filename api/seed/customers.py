@@ -17,9 +17,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from api.seed import vocabulary as v
+import api.seed.vocabulary as v
 from api.seed.identifiers import credit_code, id_number, mobile_e164
 from db.crypto import FieldCipher
+from validation.email import email_lookup_form
 
 BLOCK_SIZE = 2_000
 CONTACTS_PER_CUSTOMER = 5
@@ -30,13 +31,14 @@ HISTORY_DAYS = 3 * 365
 COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": (
         "id", "name", "kind", "industry", "region", "level", "source", "tags", "credit_code",
-        "phone_enc", "phone_bidx", "email", "id_number_enc", "id_number_bidx", "address",
+        "phone_enc", "phone_bidx", "email_enc", "email_bidx", "id_number_enc", "id_number_bidx",
+        "address_enc", "address_bidx",
         "total_spend", "owner_id", "department_id", "last_interaction_at", "created_at",
-        "updated_at",
+        "updated_at", "data_key",
     ),
     "contacts": (
-        "id", "customer_id", "name", "title", "phone_enc", "phone_bidx", "email",
-        "is_decision_maker", "created_at", "updated_at",
+        "id", "customer_id", "name", "title", "phone_enc", "phone_bidx", "email_enc", "email_bidx",
+        "is_decision_maker", "created_at", "updated_at", "data_key",
     ),
     "opportunities": (
         "id", "customer_id", "name", "stage", "amount", "expected_close_date", "owner_id",
@@ -212,33 +214,38 @@ class CustomerGenerator:
         last_interaction = self._interactions(rng, ids, block, customer_id, owner, created)
         if last_interaction is not None and last_interaction > updated:
             updated = last_interaction
+        data_key = cipher.new_data_key()  # envelope encryption: one key per customer
         block.rows["customers"].append(
             (
                 customer_id, name, "PERSON" if is_person else "COMPANY", industry, region.name,
                 level, source, tags, code,
-                cipher.encrypt("customer.phone", phone),
+                cipher.encrypt("customer.phone", phone, data_key),
                 cipher.blind_index("customer.phone", phone),
-                email,
-                cipher.encrypt("customer.id_number", id_clear),
+                cipher.encrypt("customer.email", email, data_key),
+                cipher.blind_index("customer.email", email_lookup_form(email) if email else None),
+                cipher.encrypt("customer.id_number", id_clear, data_key),
                 cipher.blind_index("customer.id_number", id_clear),
-                address, spend, owner, department, last_interaction, created, updated,
+                cipher.encrypt("customer.address", address, data_key),
+                cipher.blind_index("customer.address", address),
+                spend, owner, department, last_interaction, created, updated, data_key,
             )
         )  # fmt: skip
-        self._contacts(rng, ids, block, customer_id, domain, english, is_person, created)
+        self._contacts(rng, ids, block, customer_id, domain, english, is_person, created, data_key)
         self._opportunities(rng, ids, block, customer_id, owner, level, created)
         self._tickets(rng, ids, block, customer_id, created)
 
     def _workflow(self, rng: random.Random, ids: _Ids, block: Block) -> None:
         """The contracts, payments and tasks of the customer `_customer` just made.
 
-        Tasks are what the reminders would have created by now (`resolvers.workflow.reminders`):
+        Tasks are what the reminders would have created by now (`resolvers.reminders`):
         one per follow-up date, renewal and overdue payment, done when long past, plus a few
         typed in by hand; reminder tasks name their source, as the scheduler's do.
         """
         customer: tuple[Any, ...] = block.rows["customers"][-1]
-        customer_id, owner = customer[0], customer[16]
-        level: str = customer[5]
-        created: datetime = customer[19]
+        column = COLUMNS["customers"].index
+        customer_id, owner = customer[0], customer[column("owner_id")]
+        level: str = customer[column("level")]
+        created: datetime = customer[column("created_at")]
         now, today = self._now, self._now.date()
         tasks = block.rows["tasks"]
 
@@ -304,6 +311,7 @@ class CustomerGenerator:
         english: bool,
         is_person: bool,
         created: datetime,
+        data_key: str,
     ) -> None:
         cipher = self._cipher
         for index in range(CONTACTS_PER_CUSTOMER):
@@ -324,9 +332,11 @@ class CustomerGenerator:
             block.rows["contacts"].append(
                 (
                     ids.take("contacts"), customer_id, name, title,
-                    cipher.encrypt("contact.phone", phone),
+                    cipher.encrypt("contact.phone", phone, data_key),
                     cipher.blind_index("contact.phone", phone),
-                    email, decides, min(added, self._now), min(added, self._now),
+                    cipher.encrypt("contact.email", email, data_key),
+                    cipher.blind_index("contact.email", email_lookup_form(email)),
+                    decides, min(added, self._now), min(added, self._now), data_key,
                 )
             )  # fmt: skip
 

@@ -15,7 +15,14 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.seed.customers import TABLES, Block, CustomerGenerator, SalesForce
-from api.seed.loader import advance_sequences, load_blocks, present_tables
+from api.seed.loader import (
+    advance_sequences,
+    defer_checks,
+    load_blocks,
+    present_columns,
+    present_tables,
+    restore_checks,
+)
 from api.seed.organisation import (
     DEMO_PASSWORD,
     ExtraStaff,
@@ -89,7 +96,10 @@ async def seed_demo(
             generator = CustomerGenerator(cipher=cipher, force=force, seed=seed, now=now)
             blocks = generator.blocks(customers, dict.fromkeys(TABLES, 1))
             tables = await present_tables(connection)
-            counts = await load_blocks(connection, blocks, on_block, tables)
+            checks = await defer_checks(connection, tables)
+            columns = await present_columns(connection, tables)
+            counts = await load_blocks(connection, blocks, on_block, tables, columns)
+            await restore_checks(connection, checks)
             await advance_sequences(connection, tables)
         for table in tables:
             await connection.execute(f"ANALYZE {table}")

@@ -37,6 +37,8 @@ class AuditEvent(Base):
         # which a background indexer fills (audit.indexer), so no appender maintains a GIN
         # index while it holds the chain head
         Index("ix_audit_events_action_seq", "action", "seq"),
+        # a time range becomes a range of seq (`audit.queries`): its two ends are found here
+        Index("ix_audit_events_at_seq", "at", "seq"),
         {"postgresql_partition_by": "RANGE (at)"},
     )
 

@@ -27,8 +27,9 @@ from db.models.custom_field import HasCustomFields
 class Customer(HasCustomFields, Timestamped, Base):
     """A company or person we sell to; the root of the 360° view and of every row scope.
 
-    `phone` and `id_number` are stored encrypted (`*_enc`, see db.crypto) beside a keyed blind
-    index (`*_bidx`) that allows exact-match search and duplicate detection without clear text.
+    `phone`, `email`, `id_number` and `address` are stored encrypted (`*_enc`, see db.crypto)
+    under the customer's data key, beside a keyed blind index (`*_bidx`) that allows
+    exact-match search and duplicate detection without clear text.
     """
 
     __tablename__ = "customers"
@@ -45,6 +46,7 @@ class Customer(HasCustomFields, Timestamped, Base):
         Index("ix_customers_id_number_bidx", "id_number_bidx"),
         Index("ix_customers_credit_code", "credit_code"),
         Index("ix_customers_email_lower", text("lower(email)")),
+        Index("ix_customers_email_bidx", "email_bidx"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -62,6 +64,15 @@ class Customer(HasCustomFields, Timestamped, Base):
     id_number_enc: Mapped[str | None] = mapped_column(Text)
     id_number_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
     address: Mapped[str | None] = mapped_column(Text)
+    # e-mail and address encrypted like the phone; the clear columns above only hold values
+    # written before migration 0015, until `dossier keys rotate` seals them
+    email_enc: Mapped[str | None] = mapped_column(Text)
+    email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address_enc: Mapped[str | None] = mapped_column(Text)
+    address_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # the record's data key, wrapped under a field key (db.crypto): personal values are sealed
+    # with it; erasure sets it NULL, which shreds every copy of them
+    data_key: Mapped[str | None] = mapped_column(Text)
     total_spend: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default="0")
     owner_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="RESTRICT"))
     department_id: Mapped[int] = mapped_column(

@@ -28,6 +28,7 @@ from resolvers.mutations.common import (
     require_writable,
 )
 from resolvers.mutations.custom_values import policy_names, take_custom, write_custom
+from resolvers.personal import LEGACY_CLEAR, index_of, stored_personal
 from resolvers.records import CUSTOMER
 from resolvers.writes import record
 from validation.errors import ValidationFailed
@@ -54,8 +55,9 @@ class ChildKind:
         found: dict[str, Any] = {}
         for name, attribute in self.attributes.items():
             if attribute in self.encrypted:
-                found[name] = cipher.decrypt(
-                    self.encrypted[attribute], getattr(row, f"{attribute}_enc")
+                clear = attribute if attribute in LEGACY_CLEAR else None
+                found[name] = stored_personal(
+                    cipher, row, attribute, self.encrypted[attribute], clear
                 )
             else:
                 found[name] = getattr(row, attribute)
@@ -64,11 +66,20 @@ class ChildKind:
         return found
 
     def apply(self, row: Any, values: Mapping[str, Any], cipher: FieldCipher) -> None:
+        """Set validated values; encrypted ones are sealed under `row.data_key` (a contact's
+        copy of its customer's, `db.data_keys.customer_data_key`)."""
         for attribute, value in values.items():
             if attribute in self.encrypted:
                 label = self.encrypted[attribute]
-                setattr(row, f"{attribute}_enc", cipher.encrypt(label, value))
-                setattr(row, f"{attribute}_bidx", cipher.blind_index(label, value))
+                data_key = getattr(row, "data_key", None)
+                setattr(row, f"{attribute}_enc", cipher.encrypt(label, value, data_key))
+                setattr(
+                    row,
+                    f"{attribute}_bidx",
+                    index_of(cipher, label, attribute, value),
+                )
+                if attribute in LEGACY_CLEAR:
+                    setattr(row, attribute, None)  # a value from before encryption is replaced
             else:
                 setattr(row, attribute, value.value if hasattr(value, "value") else value)
 

@@ -43,7 +43,7 @@ VOCABULARIES = VocabularyCache()
 
 _BUILT_IN = built_in_catalog()
 # a person's identifying values beyond the sensitive fields: masked in the trail too, so an erased
-# person (resolvers.privacy.erasure) cannot be read back from the append-only chain (issue 23)
+# person (privacy.erasure) cannot be read back from the append-only chain (issue 23)
 PERSONAL_IN_TRAIL = frozenset(
     {(Resource.CUSTOMER, "name"), (Resource.CUSTOMER, "address"), (Resource.CONTACT, "name")}
 )

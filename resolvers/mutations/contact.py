@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from audit.events import AuditAction
+from db.data_keys import contact_data_key
 from db.models import Contact as ContactRow
 from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
@@ -27,7 +28,7 @@ CONTACT = ChildKind(
     model=ContactRow,
     attributes={"name": "name", "title": "title", "phone": "phone", "email": "email",
                 "isDecisionMaker": "is_decision_maker"},
-    encrypted={"phone": "contact.phone"},
+    encrypted={"phone": "contact.phone", "email": "contact.email"},
 )  # fmt: skip
 
 
@@ -41,6 +42,7 @@ class ContactMutation:
             prepared = await prepare_create(context, session, CONTACT, input)
             values = validated(lambda: validate_contact_input(prepared.data)).changes()
             row = ContactRow(customer_id=prepared.facts[2], version=1)
+            await contact_data_key(session, context.cipher, row, prepared.customer)
             CONTACT.apply(row, values, context.cipher)
             custom_before, custom_after = prepared.write_custom(
                 context, CONTACT, row, creating=True
@@ -71,6 +73,8 @@ class ContactMutation:
             check_version(row, "contact", expected_version)
             before = CONTACT.values_of(row, context.cipher)
             after = {CONTACT.api_names[a]: v for a, v in values.items()}
+            if any(attribute in CONTACT.encrypted for attribute in values):
+                await contact_data_key(session, context.cipher, row)
             CONTACT.apply(row, values, context.cipher)
             custom_before, custom_after = prepared.write_custom(
                 context, CONTACT, row, creating=False

@@ -13,6 +13,7 @@ from typing import Any
 import strawberry
 
 from db.crypto import FieldCipher
+from db.data_keys import own_data_key
 from policy.custom_fields import CUSTOM_PREFIX, FieldCatalog, FieldDefinition
 from policy.vocabulary import Resource
 from resolvers.context import RequestContext
@@ -44,14 +45,18 @@ def definitions_of(catalog: FieldCatalog, resource: Resource) -> dict[str, Field
 
 
 def stored_custom(
-    definitions: Mapping[str, FieldDefinition], stored: Mapping[str, Any], cipher: FieldCipher
+    definitions: Mapping[str, FieldDefinition],
+    stored: Mapping[str, Any],
+    cipher: FieldCipher,
+    data_key: str | None = None,
 ) -> dict[str, Any]:
-    """A record's custom values by policy name `cf.<key>`, decrypted (for the masked audit)."""
+    """A record's custom values by policy name `cf.<key>`, decrypted (for the masked audit);
+    `data_key` is the record's wrapped key (customers and contacts)."""
     found: dict[str, Any] = {}
     for key, value in stored.items():
         definition = definitions.get(key)
         if definition is not None and definition.sensitive and isinstance(value, str):
-            value = cipher.decrypt(definition.cipher_label, value)
+            value = cipher.decrypt(definition.cipher_label, value, data_key)
         found[f"{CUSTOM_PREFIX}{key}"] = value
     return found
 
@@ -77,7 +82,14 @@ def write_custom(
         raise bad_input(failed) from None
     if not changes:
         return {}, {}
-    before = stored_custom(definitions, {k: stored.get(k) for k in changes}, context.cipher)
+    data_key = getattr(row, "data_key", None)
+    before = stored_custom(
+        definitions, {k: stored.get(k) for k in changes}, context.cipher, data_key
+    )
+    if resource is Resource.CUSTOMER and any(
+        definitions[k].sensitive and v is not None for k, v in changes.items()
+    ):
+        data_key = own_data_key(row, context.cipher)  # sensitive values are personal data
     after: dict[str, Any] = {}
     for key, value in changes.items():
         after[f"{CUSTOM_PREFIX}{key}"] = value
@@ -86,7 +98,7 @@ def write_custom(
             continue
         definition = definitions[key]
         stored[key] = (
-            context.cipher.encrypt(definition.cipher_label, value)
+            context.cipher.encrypt(definition.cipher_label, value, data_key)
             if definition.sensitive
             else value
         )

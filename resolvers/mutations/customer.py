@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import AuditAction
 from db.crypto import FieldCipher
+from db.data_keys import own_data_key
 from db.models import Customer as CustomerRow
 from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
@@ -40,6 +41,7 @@ from resolvers.mutations.duplicates import (
     find_custom_duplicates,
     find_duplicates,
 )
+from resolvers.personal import LEGACY_CLEAR, blind_form, index_of, stored_personal
 from resolvers.writes import record, require, write
 from schema.customer import Customer
 from schema.inputs import CustomerInput, CustomerPatch
@@ -71,7 +73,8 @@ IDENTIFYING = frozenset({"name", "kind", "region", "credit_code", "phone", "emai
 NAMING = frozenset({"name", "kind", "region"})  # a name is compared within kind and region
 # the policy field an ownership input writes
 OWNERSHIP = {"ownerId": "owner", "departmentId": "department"}
-ENCRYPTED = {"phone": "customer.phone", "id_number": "customer.id_number"}
+ENCRYPTED = {"phone": "customer.phone", "id_number": "customer.id_number",
+             "email": "customer.email", "address": "customer.address"}  # fmt: skip
 
 
 def stored_values(row: CustomerRow, cipher: FieldCipher) -> dict[str, Any]:
@@ -85,21 +88,26 @@ def stored_values(row: CustomerRow, cipher: FieldCipher) -> dict[str, Any]:
         "source": row.source,
         "tags": list(row.tags or []),
         "creditCode": row.credit_code,
-        "phone": cipher.decrypt("customer.phone", row.phone_enc),
-        "email": row.email,
-        "idNumber": cipher.decrypt("customer.id_number", row.id_number_enc),
-        "address": row.address,
+        "phone": stored_personal(cipher, row, "phone", "customer.phone"),
+        "email": stored_personal(cipher, row, "email", "customer.email", "email"),
+        "idNumber": stored_personal(cipher, row, "id_number", "customer.id_number"),
+        "address": stored_personal(cipher, row, "address", "customer.address", "address"),
         "totalSpend": row.total_spend,
     }
 
 
 def apply_values(row: CustomerRow, values: Mapping[str, Any], cipher: FieldCipher) -> None:
-    """Set attribute-keyed normalised values, encrypting and blind-indexing sensitive ones."""
+    """Set attribute-keyed normalised values, encrypting and blind-indexing sensitive ones.
+
+    Sensitive values are sealed under the customer's data key, made on its first one."""
     for attribute, value in values.items():
         if attribute in ENCRYPTED:
             label = ENCRYPTED[attribute]
-            setattr(row, f"{attribute}_enc", cipher.encrypt(label, value))
-            setattr(row, f"{attribute}_bidx", cipher.blind_index(label, value))
+            data_key = own_data_key(row, cipher) if value is not None else row.data_key
+            setattr(row, f"{attribute}_enc", cipher.encrypt(label, value, data_key))
+            setattr(row, f"{attribute}_bidx", index_of(cipher, label, attribute, value))
+            if attribute in LEGACY_CLEAR:
+                setattr(row, attribute, None)  # a value from before encryption is replaced
         elif attribute == "tags":
             row.tags = list(value or [])
         elif attribute == "total_spend":
@@ -117,7 +125,7 @@ def probe_of(values: Mapping[str, Any], cipher: FieldCipher) -> Probe:
         region=values.get("region"),
         credit_code=values.get("credit_code"),
         phone_bidx=cipher.blind_index("customer.phone", values.get("phone")),
-        email=values.get("email"),
+        email_bidx=cipher.blind_index("customer.email", blind_form("email", values.get("email"))),
         id_number_bidx=cipher.blind_index("customer.id_number", values.get("id_number")),
     )
 

@@ -6,8 +6,8 @@ record whose phone the caller may not read, would turn the create form into a lo
 When every match is hidden the write goes through; `duplicateCandidates`, asked by someone who
 sees both records, finds the pair later.
 
-Reasons: same credit code, same phone or identity number (through their blind indexes: the
-clear values are never compared or decrypted), same e-mail (case-insensitive), or a very similar
+Reasons: same credit code, same phone, e-mail (case-insensitive) or identity number (through
+their blind indexes: the clear values are never compared or decrypted), or a very similar
 company name in the same region. Names are compared for companies only: two people called 张伟
 in 北京 are not a likely duplicate.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import strawberry
 from rapidfuzz import fuzz, process
-from sqlalchemy import ColumnElement, func, literal, select, union_all
+from sqlalchemy import ColumnElement, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy.predicates import Predicate, ScopeColumns
@@ -40,7 +40,7 @@ NAME_CUTOFF = DUPLICATE_NAME_THRESHOLD * 100  # rapidfuzz scores 0-100
 EXACT = {
     DuplicateReason.CREDIT_CODE: ("creditCode", CUSTOMERS.c.credit_code),
     DuplicateReason.PHONE: ("phone", CUSTOMERS.c.phone_bidx),
-    DuplicateReason.EMAIL: ("email", func.lower(CUSTOMERS.c.email)),
+    DuplicateReason.EMAIL: ("email", CUSTOMERS.c.email_bidx),
     DuplicateReason.ID_NUMBER: ("idNumber", CUSTOMERS.c.id_number_bidx),
 }
 
@@ -54,14 +54,14 @@ class Probe:
     region: str | None
     credit_code: str | None
     phone_bidx: bytes | None
-    email: str | None
+    email_bidx: bytes | None
     id_number_bidx: bytes | None
 
     def exact_values(self) -> dict[DuplicateReason, Any]:
         values = {
             DuplicateReason.CREDIT_CODE: self.credit_code,
             DuplicateReason.PHONE: self.phone_bidx,
-            DuplicateReason.EMAIL: self.email.lower() if self.email else None,
+            DuplicateReason.EMAIL: self.email_bidx,
             DuplicateReason.ID_NUMBER: self.id_number_bidx,
         }
         return {reason: value for reason, value in values.items() if value}
@@ -226,12 +226,10 @@ async def candidate_pairs(context: RequestContext) -> list[DuplicatePair]:
         readable = _readable(context, guard)
         if readable.is_never:
             continue
-        column = {"creditCode": "credit_code", "phone": "phone_bidx", "email": "email",
+        column = {"creditCode": "credit_code", "phone": "phone_bidx", "email": "email_bidx",
                   "idNumber": "id_number_bidx"}[guard]  # fmt: skip
         lhs: ColumnElement[Any] = left.c[column]
         rhs: ColumnElement[Any] = right.c[column]
-        if guard == "email":
-            lhs, rhs = func.lower(lhs), func.lower(rhs)
         selects.append(
             select(left.c.id, right.c.id, literal(reason.value)).where(
                 *live,

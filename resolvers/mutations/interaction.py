@@ -10,7 +10,7 @@ from policy.vocabulary import Action, Resource
 from resolvers.context import RequestContext
 from resolvers.mutations.children import ChildKind, prepare_create, record_change, validated
 from resolvers.mutations.common import reread, touch_customer
-from resolvers.workflow.reminders import FOLLOW_UP, remind_now
+from resolvers.reminders import FOLLOW_UP, remind_now
 from resolvers.writes import require, write
 from schema.inputs import InteractionInput
 from schema.interaction import Interaction

@@ -22,7 +22,7 @@ from validation.quality import quality
 
 COLUMNS = ("id", "owner_id", "department_id", "name", "kind", "industry", "region", "level",
            "source", "tags", "credit_code", "phone_enc", "email", "id_number_enc", "address",
-           "updated_at")  # fmt: skip
+           "updated_at", "data_key", "email_enc", "address_enc")  # fmt: skip
 
 
 class QualityLoader:
@@ -51,9 +51,18 @@ class QualityLoader:
         found: dict[int, CustomerQuality] = {}
         for row in rows:
             values = dict(row._mapping)
-            values["phone"] = context.cipher.decrypt("customer.phone", values.pop("phone_enc"))
+            data_key = values.pop("data_key")
+            for attribute in ("email", "address"):  # the clear column: values from before 0015
+                sealed = values.pop(f"{attribute}_enc")
+                if sealed is not None:
+                    values[attribute] = context.cipher.decrypt(
+                        f"customer.{attribute}", sealed, data_key
+                    )
+            values["phone"] = context.cipher.decrypt(
+                "customer.phone", values.pop("phone_enc"), data_key
+            )
             values["id_number"] = context.cipher.decrypt(
-                "customer.id_number", values.pop("id_number_enc")
+                "customer.id_number", values.pop("id_number_enc"), data_key
             )
             score = quality(values, now, vocabularies=vocab)
             facts = (row.owner_id, row.department_id, row.id)

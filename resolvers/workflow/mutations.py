@@ -23,6 +23,7 @@ from db.models import Interaction as InteractionRow
 from db.models import Payment as PaymentRow
 from db.models import Task as TaskRow
 from policy.vocabulary import Action, Resource
+from resolvers import reminders
 from resolvers.context import RequestContext
 from resolvers.errors import BadUserInputError, NotFoundError
 from resolvers.filters import pk_of
@@ -39,7 +40,6 @@ from resolvers.mutations.common import (
     touch_customer,
 )
 from resolvers.records import CONTRACT, INTERACTION, TASK, RecordSpec
-from resolvers.workflow import reminders
 from resolvers.workflow.transfer import transfer_customers
 from resolvers.writes import record, require, write
 from schema.contract import Contract, Payment

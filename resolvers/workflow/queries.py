@@ -56,7 +56,10 @@ async def _page(
     extra: list[Any] | None = None,
 ) -> Any:
     context = info.context
-    where = [*compile_filter(spec, context.decisions, rules, filter), *(extra or [])]
+    where = [
+        *compile_filter(spec, context.decisions, rules, filter, context.cipher),
+        *(extra or []),
+    ]
     requested = requested_connection(info, spec.type_name)
     return await context.reader.page(spec, requested, first=first, after=after, where=where)
 

@@ -63,7 +63,7 @@ async def transfer_customers(
         raise ForbiddenError("Customer.owner", "Not allowed to write Customer.owner")
     facts = CUSTOMER.scope_columns()
     after = ScopeColumns(literal(target, Integer), CUSTOMERS.c.department_id, CUSTOMERS.c.id)
-    where = compile_filter(CUSTOMER, decisions, CUSTOMER_FILTERS, filter)
+    where = compile_filter(CUSTOMER, decisions, CUSTOMER_FILTERS, filter, context.cipher)
     statement = (
         select(CUSTOMERS.c.id, case((owner_rule.sql(after), True), else_=False).label("ok"))
         .where(

@@ -27,7 +27,7 @@ def _plain(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def audit_template(database_url: str) -> AsyncIterator[str]:
     """A migrated database used only as a CREATE DATABASE … TEMPLATE source."""
     name = f"dossier_audit_tpl_{uuid.uuid4().hex[:10]}"

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.auth.access_tokens import issue_access_token, verify_access_token
 from api.auth.errors import AuthenticationError
-from api.auth.settings import AuthSettings
+from api.auth_settings import AuthSettings
 from api.state import AppState
 from identity.users import deactivate_user, revoke_user_tokens, set_password
 from tests.auth.conftest import MakeUser, Probe, access_token_for, fresh_address, make_probe

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 import httpx
 from starlette.applications import Starlette
 
-from api.auth.settings import LoginThrottleSettings
 from api.auth.throttle import LoginKeys, TokenBucketThrottle, network_of
+from api.auth_settings import LoginThrottleSettings
 from api.state import AppState
 from tests.auth.conftest import PASSWORD, MakeUser, fresh_address, login
 

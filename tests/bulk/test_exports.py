@@ -198,3 +198,23 @@ async def test_contacts_opportunities_and_tickets_export_with_the_same_rules(gql
         assert all(row["customer"] for row in rows)
         body = await gql.query("alice", mutation, {"f": fields})
         assert error_codes(body) == ["FORBIDDEN"], (name, filter_type)
+
+
+async def test_exported_segment_and_version_are_those_of_a_read(gql):
+    """`segment` is computed set-based for an export (the won deals grouped once and joined):
+    each customer's value is the one the correlated read gives; numbers stay numbers in XLSX."""
+    body = await gql.query("bob", "{ customers(first: 500) { nodes { id segment version } } }")
+    seen = {node["id"]: node for node in body["data"]["customers"]["nodes"]}
+    fields = ["id", "segment", "version"]
+    as_csv = await export(gql, "bob", EXPORT_CUSTOMERS, {"fields": fields}, "exportCustomers")
+    rows = csv_rows((await download(gql, "bob", as_csv["url"])).content)
+    assert len(rows) == len(seen)
+    assert {row["id"]: row["segment"] for row in rows} == {k: v["segment"] for k, v in seen.items()}
+    assert len({row["segment"] for row in rows}) > 1  # more than NO_PURCHASE alone
+
+    variables = {"fields": fields, "format": "XLSX"}
+    as_xlsx = await export(gql, "bob", EXPORT_CUSTOMERS, variables, "exportCustomers")
+    content = (await download(gql, "bob", as_xlsx["url"])).content
+    table = list(load_workbook(io.BytesIO(content), read_only=True).worksheets[0].values)
+    assert {row[0]: row[2] for row in table[1:]} == {k: v["version"] for k, v in seen.items()}
+    assert all(type(row[2]) is int for row in table[1:])

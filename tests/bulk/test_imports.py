@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.settings import Settings
-from resolvers.bulk.settings import BulkSettings
+from bulk.settings import BulkSettings
 from tests.bulk.conftest import (
     GraphQLClient,
     count_customers,

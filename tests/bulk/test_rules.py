@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from bulk.cells import FORMULA_TRIGGERS, csv_cell, import_cell, neutralise, restore
+from bulk.columns import map_columns
+from bulk.exports import ExportDecisions
+from bulk.sources import FileRejectedError, Problem, read_table
 from policy.decisions import AccessDecisions
 from policy.predicates import NEVER, InDepartments
 from policy.principal import Principal, PrincipalKind
 from policy.store import DepartmentTree, PolicySnapshot, new_enforcer
 from policy.vocabulary import Resource
-from resolvers.bulk.cells import FORMULA_TRIGGERS, csv_cell, import_cell, neutralise, restore
-from resolvers.bulk.columns import map_columns
-from resolvers.bulk.exports import ExportDecisions
-from resolvers.bulk.sources import FileRejectedError, Problem, read_table
 
 
 def _decisions(rules: list[tuple[str, ...]]) -> ExportDecisions:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from db.engine import create_engine
-from resolvers.workflow.reminders import REMINDER_LOCK_KEY, ReminderScheduler
+from resolvers.reminders import REMINDER_LOCK_KEY, ReminderScheduler
 
 
 async def _dossier(env: dict[str, str], *args: str) -> str:
@@ -37,9 +37,11 @@ async def _remind_processes(env: dict[str, str], at: str, count: int) -> list[st
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-def _created(line: str) -> int:
-    # "follow-ups 3, renewals 1, overdue payments 2"
-    return sum(int(part.split()[-1]) for part in line.split(","))
+def _created(output: str) -> int:
+    # "follow-ups 3, renewals 1, overdue payments 2", then the statuses the pass changed
+    tasks, statuses = output.splitlines()
+    assert statuses.startswith("statuses: payments OVERDUE "), output
+    return sum(int(part.split()[-1]) for part in tasks.split(","))
 
 
 async def test_two_remind_processes_at_once_then_a_rerun_create_each_task_once(

@@ -27,13 +27,13 @@ from tests.ops.conftest import (
 CONSOLE_CUSTOMERS = 30
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_database_url() -> Iterator[str]:
     with fresh_database("dossier_console") as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def console_env(
     console_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
@@ -42,7 +42,7 @@ async def console_env(
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def console_app(console_env: dict[str, str]) -> AsyncIterator[Starlette]:
     application = create_app(Settings.from_env(console_env))
     async with application.router.lifespan_context(application):
@@ -57,7 +57,7 @@ async def browser_client(console_app: Starlette) -> AsyncIterator[httpx.AsyncCli
         yield http
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_server(
     console_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
@@ -70,7 +70,7 @@ def console_server(
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console-screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots() -> Path:
     """Where the browser tests leave a screenshot of every page: `artifacts/` (gitignored),
     which outlives the run for a person (or CI) to look at, unlike pytest's rotated tmp dirs."""

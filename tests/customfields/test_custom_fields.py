@@ -82,15 +82,16 @@ async def test_rep_writes_a_sensitive_field_encrypted_at_rest_and_masked_in_audi
     assert created["customFields"] == {"contractTier": "gold", "wechat": "wx-one", "seats": 12}
     pk = int(from_global_id(created["id"])[1])
     async with cf_engine.connect() as connection:
-        raw = (
+        raw, data_key = (
             await connection.execute(
-                text("SELECT custom_fields FROM customers WHERE id = :i"), {"i": pk}
+                text("SELECT custom_fields, data_key FROM customers WHERE id = :i"), {"i": pk}
             )  # fmt: skip
-        ).scalar_one()
+        ).one()
         assert raw["wechat"] == "wx-one" and raw["seats"] == 12
         assert raw["contractTier"] != "gold" and "gold" not in str(raw)
         cipher = cf_settings.field_cipher
-        assert cipher.decrypt("customer.cf.contractTier", raw["contractTier"]) == "gold"
+        assert raw["contractTier"].startswith("@")  # under the customer's data key
+        assert cipher.decrypt("customer.cf.contractTier", raw["contractTier"], data_key) == "gold"
         changes = (
             await connection.execute(
                 text("SELECT changes FROM audit_events WHERE action = 'CREATE' "

@@ -36,7 +36,7 @@ from tests.graphql.conftest import GraphQLClient
 _TOKENS: dict[str, str] = {}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def events_env(data_dir: Path) -> Iterator[dict[str, str]]:
     with fresh_database("dossier_events") as url:
         yield {
@@ -55,23 +55,23 @@ def events_env(data_dir: Path) -> Iterator[dict[str, str]]:
         }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def events_settings(events_env: dict[str, str]) -> Settings:
     return Settings.from_env(events_env)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def events_engine(events_settings: Settings) -> AsyncIterator[AsyncEngine]:
     async with migrated_engine(events_settings) as engine:
         yield engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def events_demo(events_engine: AsyncEngine, events_settings: Settings) -> DemoSummary:
     return await seed_demo(events_engine, events_settings.field_cipher, customers=40)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def events_app(
     events_settings: Settings, events_demo: DemoSummary
 ) -> AsyncIterator[Starlette]:

@@ -15,36 +15,36 @@ from starlette.applications import Starlette
 from api.app import create_app
 from api.seed.demo import DemoSummary, seed_demo
 from api.settings import Settings
-from resolvers.sqljson import NotCompilableError
+from sqljson import NotCompilableError
 from tests.conftest import fresh_database, migrated_engine, settings_for
 
 DEMO_CUSTOMERS = 60
 PASSWORD = "dossier-demo"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_database_url() -> Iterator[str]:
     with fresh_database("dossier_demo") as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_settings(demo_database_url: str, data_dir: Path) -> Settings:
     return settings_for(demo_database_url, data_dir / "demo")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def demo_engine(demo_settings: Settings) -> AsyncIterator[AsyncEngine]:
     async with migrated_engine(demo_settings) as engine:
         yield engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def demo(demo_engine: AsyncEngine, demo_settings: Settings) -> DemoSummary:
     return await seed_demo(demo_engine, demo_settings.field_cipher, customers=DEMO_CUSTOMERS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def demo_app(demo_settings: Settings, demo: DemoSummary) -> AsyncIterator[Starlette]:
     application = create_app(demo_settings)
     async with application.router.lifespan_context(application):
@@ -122,5 +122,5 @@ def switch_off_sql(monkeypatch: pytest.MonkeyPatch) -> None:
     async def not_compiled_before(*_: Any) -> None:
         return None
 
-    monkeypatch.setattr("resolvers.sqljson.answer", not_compiled)
+    monkeypatch.setattr("sqljson.answer", not_compiled)
     monkeypatch.setattr("api.hardening.cost_budget.answer_again", not_compiled_before)

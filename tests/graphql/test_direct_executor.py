@@ -65,7 +65,7 @@ async def test_direct_and_general_executors_give_the_same_response(
     # refused requests (bad input, forbidden filters) are answered by graphql-core, errors and all
     served = body.get("data") is not None and codes <= {"FORBIDDEN"}
     assert direct.headers["x-executor"] == ("direct" if served else "general")
-    monkeypatch.setattr("resolvers.direct.is_direct", lambda *_: False)
+    monkeypatch.setattr("sqljson.direct.is_direct", lambda *_: False)
     general = await gql.post(username, query, variables)
     assert general.headers["x-executor"] == "general"
     assert direct.json() == general.json()

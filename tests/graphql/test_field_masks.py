@@ -28,11 +28,11 @@ async def test_decrypted_phone_matches_the_stored_ciphertext(
 ) -> None:
     alice = await oracle.user_id(demo_engine, "alice")
     stored = await oracle.rows(
-        demo_engine, "SELECT id, phone_enc FROM customers WHERE owner_id = :u", u=alice
+        demo_engine, "SELECT id, phone_enc, data_key FROM customers WHERE owner_id = :u", u=alice
     )
     cipher = demo_settings.field_cipher  # type: ignore[attr-defined]
     expected = {
-        to_global_id("Customer", r.id): cipher.decrypt("customer.phone", r.phone_enc)
+        to_global_id("Customer", r.id): cipher.decrypt("customer.phone", r.phone_enc, r.data_key)
         for r in stored
     }
     body = await gql.query("alice", "{ customers(first: 500) { nodes { id phone } } }")

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import api.graphql
-from resolvers.sqljson.values import iso_timestamp
+from sqljson.values import iso_timestamp
 from tests.graphql.conftest import GraphQLClient, switch_off_sql
 from tests.graphql.test_direct_executor import QUERIES as DIRECT_QUERIES
 from tests.graphql.test_statements import NESTED

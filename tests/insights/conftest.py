@@ -194,24 +194,24 @@ async def _load(connection: asyncpg.Connection) -> Book:
     return Book(departments, users)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def insights_database_url() -> Iterator[str]:
     with fresh_database("dossier_insights") as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def insights_settings(insights_database_url: str, data_dir: Path) -> Settings:
     return settings_for(insights_database_url, data_dir / "insights")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def insights_engine(insights_settings: Settings) -> AsyncIterator[AsyncEngine]:
     async with migrated_engine(insights_settings) as engine:
         yield engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def book(insights_engine: AsyncEngine) -> Book:
     async with insights_engine.connect() as sa_connection:
         raw = await sa_connection.get_raw_connection()
@@ -220,7 +220,7 @@ async def book(insights_engine: AsyncEngine) -> Book:
             return await _load(connection)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def insights_app(insights_settings: Settings, book: Book) -> AsyncIterator[Starlette]:
     application = create_app(insights_settings)
     async with application.router.lifespan_context(application):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from resolvers.insights.settings import InsightSettings, InsightSettingsError
+from insights.settings import InsightSettings, InsightSettingsError
 
 
 def test_defaults_apply_when_nothing_is_set() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from resolvers.insights.snapshots import SnapshotRefresher, discard_snapshots
+from insights.snapshots import SnapshotRefresher, discard_snapshots
 from schema.node import to_global_id
 from tests.insights.conftest import Book, InsightClient, ago, forbidden_fields
 

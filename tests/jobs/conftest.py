@@ -45,7 +45,7 @@ def background_settings(settings: Settings, **worker: Any) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def worker_app(
     demo_settings: Settings,  # noqa: F811  # the fixture
     demo: DemoSummary,  # noqa: F811  # the fixture

@@ -8,13 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.seed.demo import DemoSummary
 from api.settings import Settings
 from api.worker import job_runtime
+from bulk.jobs import create_job
+from bulk.requests import Requester, requester_json
 from db.models import ImportJob
 from jobs.imports import run_import
 from policy.decisions import AccessDecisions
 from policy.principal import Principal, PrincipalKind
 from policy.store import read_snapshot
-from resolvers.bulk.jobs import create_job
-from resolvers.bulk.requests import Requester, requester_json
 from resolvers.context import RequestMeta
 
 

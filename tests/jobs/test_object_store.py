@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from api.app import create_app
 from api.seed.demo import DemoSummary
 from api.settings import Settings
-from resolvers.bulk.objects import ObjectStoreSettings
+from bulk.objects import ObjectStoreSettings
 from tests.bulk.conftest import EXPORT_CUSTOMERS, csv_rows, download
 from tests.graphql.conftest import GraphQLClient
 from tests.jobs.conftest import eventually

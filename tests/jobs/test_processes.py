@@ -37,14 +37,16 @@ from tests.ops.conftest import (
     server_env,
 )
 
-# 100 000 is the issue's figure, measured by hand (bench/jobs_bench.py, docs/operations.md):
-# seeding them alone takes minutes. CI seeds fewer and lowers the inline limit to match, so
-# the module stays around a minute on a shared machine.
-EXPORT_CUSTOMERS = int(os.environ.get("DOSSIER_TEST_EXPORT_CUSTOMERS", "4000"))
+# 100 000 is the issue's figure (21): seeded once for the module by COPY (under a minute),
+# exported in the background in well under the 30 s target (bench/export_bench.py).
+# DOSSIER_TEST_EXPORT_CUSTOMERS lowers it for a quick local run.
+EXPORT_CUSTOMERS = int(os.environ.get("DOSSIER_TEST_EXPORT_CUSTOMERS", "100000"))
 INLINE_ROWS = EXPORT_CUSTOMERS // 2
 IMPORT_ROWS = 6000
-EXPORT = """mutation { exportCustomers(format: XLSX, fields: ["id", "name", "phone"]) {
-  id status progress rowCount url } }"""
+# bob may export phone only for his own department's customers (row-dependent, masked on the
+# rest) and totalSpend nowhere (omitted from the file and named in the answer)
+EXPORT = """mutation { exportCustomers(format: XLSX, fields: ["id", "name", "phone", "totalSpend"])
+  { id status progress rowCount url omittedFields } }"""
 STATE = "query($id: ID!) { export(id: $id) { status progress rowCount url error } }"
 IMPORT = """mutation($upload: Upload!) { importCustomers(upload: $upload, dryRun: false) {
   id status totalRows } }"""
@@ -158,6 +160,7 @@ def test_large_xlsx_export_finishes_in_a_worker_and_downloads_from_the_other_ser
         started = time.monotonic()
         answer = post(a, bob, EXPORT)["exportCustomers"]
         assert answer["status"] == "RUNNING" and answer["url"] is None
+        assert answer["omittedFields"] == ["totalSpend"]
         assert answer["rowCount"] > INLINE_ROWS
         progress: list[float] = []
         while True:
@@ -179,7 +182,8 @@ def test_large_xlsx_export_finishes_in_a_worker_and_downloads_from_the_other_ser
     book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
     rows = list(book.active.iter_rows(values_only=True))
     assert rows[0] == ("id", "name", "phone")
-    assert len(rows) - 1 == state["rowCount"] == answer["rowCount"]
+    assert len(rows) - 1 == state["rowCount"] == answer["rowCount"] == EXPORT_CUSTOMERS
+    _assert_phone_masked_as_for_bob(jobs_env, rows[1:])
     # once: the other server refuses the same url now
     again = httpx.get(f"{a.base_url}{state['url']}", headers={"Authorization": f"Bearer {bob}"})
     assert again.status_code == 404
@@ -187,6 +191,29 @@ def test_large_xlsx_export_finishes_in_a_worker_and_downloads_from_the_other_ser
         f"\n{state['rowCount']} customers as XLSX: {elapsed:.1f} s, "
         f"worker peak RSS {rss / 1024:.0f} MiB"
     )
+
+
+def _assert_phone_masked_as_for_bob(env: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
+    """Phone cells are filled exactly on the customers of bob's department, and hold the
+    decrypted number there; everywhere else the cell is empty."""
+    from api.settings import Settings
+    from bulk.cells import neutralise
+    from schema.node import from_global_id
+
+    shown = {int(from_global_id(row[0])[1]): row[2] for row in rows if row[2] is not None}
+    ((own, sample_phone, data_key),) = _scalar_rows(
+        env,
+        "SELECT count(*) FILTER (WHERE c.department_id = u.department_id),"
+        " min(c.phone_enc) FILTER (WHERE c.id = s.id), min(c.data_key) FILTER (WHERE c.id = s.id)"
+        " FROM customers c, users u, LATERAL (SELECT min(id) AS id FROM customers"
+        "  WHERE department_id = u.department_id) s WHERE u.username = 'bob'",
+    )
+    assert 0 < len(shown) == own < len(rows)  # some shown, the rest masked
+    first = min(shown)
+    cipher = Settings.from_env(env).field_cipher
+    # "+86…" would start a formula: the cell carries the apostrophe that says "text"
+    clear = cipher.decrypt("customer.phone", sample_phone, data_key)
+    assert shown[first] == neutralise(clear or "")
 
 
 def _import_file(rows: int) -> bytes:

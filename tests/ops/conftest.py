@@ -62,13 +62,13 @@ async def migrate_and_seed(env: Mapping[str, str], customers: int = OPS_CUSTOMER
         await engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ops_database_url() -> Iterator[str]:
     with fresh_database("dossier_ops") as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def ops_env(
     ops_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
@@ -82,7 +82,7 @@ async def ops_env(
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def ops_app(ops_env: dict[str, str]) -> AsyncIterator[Starlette]:
     # no webhook worker polling beside the pool gauges' counts (it checks out a connection)
     application = create_app(Settings.from_env({**ops_env, "DOSSIER_WEBHOOK_DELIVER": "0"}))
@@ -189,13 +189,13 @@ def uvicorn_command(port: int) -> list[str]:
 # -- faults: a database of their own, whose connections tests terminate ------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fault_database_url() -> Iterator[str]:
     with fresh_database("dossier_faults") as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def fault_env(
     fault_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:

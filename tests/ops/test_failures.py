@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api import hardening_layers as layers
 from api.app import create_app
-from api.hardening import layers
 from api.hardening.failures import is_database_unavailable
 from api.settings import Settings
 from db.engine import create_engine, create_sessionmaker

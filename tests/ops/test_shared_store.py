@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.auth.settings import LoginThrottleSettings
+from api.auth.shared_throttle import SharedLoginThrottle
 from api.auth.throttle import LoginKeys
+from api.auth_settings import LoginThrottleSettings
 from api.hardening.settings import HardeningSettings, RateBudget
-from api.hardening.shared_limits import SharedLoginThrottle, SharedRateLimiter, SharedStore
+from api.hardening.shared_limits import SharedRateLimiter, SharedStore
 from policy.principal import Principal, PrincipalKind
 from tests.ops.conftest import free_port
 

@@ -117,11 +117,11 @@ async def world(world_url: str, data_dir: Path) -> AsyncIterator[World]:
                 "name": r.name,
                 "region": r.region,
                 "industry": r.industry,
-                "email": r.email,
-                "phone": cipher.decrypt("customer.phone", r.phone_enc),
+                "email": r.email or cipher.decrypt("customer.email", r.email_enc, r.data_key),
+                "phone": cipher.decrypt("customer.phone", r.phone_enc, r.data_key),
                 "totalSpend": r.total_spend,
                 "creditCode": r.credit_code,
-                "customFields": clear_custom("customer", r.custom_fields, cipher),
+                "customFields": clear_custom("customer", r.custom_fields, cipher, r.data_key),
             }
             for r in await connection.execute(text("SELECT * FROM customers"))
         }
@@ -132,9 +132,9 @@ async def world(world_url: str, data_dir: Path) -> AsyncIterator[World]:
                     "id": r.id,
                     "name": r.name,
                     "title": r.title,
-                    "email": r.email,
-                    "phone": cipher.decrypt("contact.phone", r.phone_enc),
-                    "customFields": clear_custom("contact", r.custom_fields, cipher),
+                    "email": r.email or cipher.decrypt("contact.email", r.email_enc, r.data_key),
+                    "phone": cipher.decrypt("contact.phone", r.phone_enc, r.data_key),
+                    "customFields": clear_custom("contact", r.custom_fields, cipher, r.data_key),
                 }
             )
     app = create_app(settings)
@@ -167,10 +167,12 @@ async def define_custom_fields(engine: AsyncEngine, cipher: Any) -> None:
                 )
 
 
-def clear_custom(resource: str, stored: dict[str, Any], cipher: Any) -> dict[str, Any]:
+def clear_custom(
+    resource: str, stored: dict[str, Any], cipher: Any, data_key: str | None = None
+) -> dict[str, Any]:
     sensitive = {key for kind, key, hidden in CUSTOM if kind == resource and hidden}
     return {
-        key: cipher.decrypt(f"{resource}.cf.{key}", value) if key in sensitive else value
+        key: cipher.decrypt(f"{resource}.cf.{key}", value, data_key) if key in sensitive else value
         for key, value in stored.items()
     }
 

@@ -8,7 +8,7 @@ from api.settings import Settings
 from db.models import Customer as CustomerRow
 from policy.custom_fields import CustomFieldType, FieldCatalog, FieldDefinition
 from policy.vocabulary import Resource
-from resolvers.privacy.report import row_values
+from privacy.report import row_values
 from tests.bulk.conftest import download
 from tests.graphql.conftest import GraphQLClient, error_codes
 from tests.privacy.conftest import create_person

@@ -61,13 +61,13 @@ async def running(settings: Settings) -> AsyncIterator[GraphQLClient]:
             yield GraphQLClient(http, _TOKENS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def seeded_settings(demo_settings: Settings, demo: object) -> Settings:
     """The demo settings, once the demo database is migrated and seeded."""
     return demo_settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def hardened_app(seeded_settings: Settings) -> AsyncIterator[Starlette]:
     application = create_app(settings_with(seeded_settings, user_rate=GENEROUS))
     async with application.router.lifespan_context(application):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from graphql import parse
 
 from api.hardening.limits import measure_operation
+from api.root_schema import build_schema
 from api.settings import Settings
-from resolvers.schema import build_schema
 from tests.security.conftest import running, settings_with
 
 VIEW = "{ customers(first: 40) { nodes { name industry } } }"

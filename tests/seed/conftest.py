@@ -18,24 +18,24 @@ SEEDED_CUSTOMERS = 4_100  # two blocks and a bit; 2 generated sales reps
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def seed_database_url() -> Iterator[str]:
     with fresh_database("dossier_seed") as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def seed_settings(seed_database_url: str, data_dir: Path) -> Settings:
     return settings_for(seed_database_url, data_dir / "seed")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def seed_engine(seed_settings: Settings) -> AsyncIterator[AsyncEngine]:
     async with migrated_engine(seed_settings) as engine:
         yield engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def seeded(seed_engine: AsyncEngine, seed_settings: Settings) -> DemoSummary:
     return await seed_demo(
         seed_engine, seed_settings.field_cipher, customers=SEEDED_CUSTOMERS, seed=7, now=NOW

@@ -18,7 +18,7 @@ from tests.conftest import fresh_database, settings_for
 
 NOW = datetime(2025, 1, 15, tzinfo=UTC)
 CLEAR_CUSTOMER_COLUMNS = (
-    "id, name, kind, industry, region, level, source, tags, credit_code, email, address, "
+    "id, name, kind, industry, region, level, source, tags, credit_code, "
     "total_spend, owner_id, department_id, created_at, updated_at, last_interaction_at"
 )
 
@@ -46,10 +46,12 @@ async def _seed_and_read(
     connection = await asyncpg.connect(url)
     try:
         customers = await connection.fetch(
-            f"SELECT {CLEAR_CUSTOMER_COLUMNS}, phone_enc FROM customers ORDER BY id"  # noqa: S608  # fixed columns
+            f"SELECT {CLEAR_CUSTOMER_COLUMNS}, email_enc, address_enc, phone_enc, data_key"  # noqa: S608  # fixed columns
+            " FROM customers ORDER BY id"
         )
         contacts = await connection.fetch(
-            "SELECT customer_id, name, title, email, phone_enc FROM contacts ORDER BY id"
+            "SELECT customer_id, name, title, email_enc, phone_enc, data_key FROM contacts"
+            " ORDER BY id"
         )
         tickets = await connection.fetch("SELECT * FROM tickets ORDER BY id")
     finally:
@@ -57,10 +59,24 @@ async def _seed_and_read(
     cipher = settings.field_cipher
     return {
         "customers": [
-            (*row[:-1], cipher.decrypt("customer.phone", row["phone_enc"])) for row in customers
+            (
+                *row[:-4],
+                *(
+                    cipher.decrypt(f"customer.{name}", row[f"{name}_enc"], row["data_key"])
+                    for name in ("email", "address", "phone")
+                ),
+            )
+            for row in customers
         ],
         "contacts": [
-            (*row[:-1], cipher.decrypt("contact.phone", row["phone_enc"])) for row in contacts
+            (
+                *row[:-3],
+                *(
+                    cipher.decrypt(f"contact.{name}", row[f"{name}_enc"], row["data_key"])
+                    for name in ("email", "phone")
+                ),
+            )
+            for row in contacts
         ],
         "tickets": [tuple(row) for row in tickets],
     }

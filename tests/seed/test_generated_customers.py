@@ -66,11 +66,11 @@ async def test_phones_are_encrypted_at_rest_and_decrypt_to_valid_numbers(
     cipher = seed_settings.field_cipher
     for table, label in (("customers", "customer.phone"), ("contacts", "contact.phone")):
         rows = await db.fetch(
-            f"SELECT row_to_json(t)::text AS raw, phone_enc, phone_bidx FROM {table} t "  # noqa: S608
+            f"SELECT row_to_json(t)::text AS raw, phone_enc, phone_bidx, data_key FROM {table} t "  # noqa: S608
             "ORDER BY id LIMIT 2000"
         )
         for row in rows:
-            phone = cipher.decrypt(label, row["phone_enc"])
+            phone = cipher.decrypt(label, row["phone_enc"], row["data_key"])
             assert phone is not None
             assert normalise_phone(phone) == phone  # valid, already in E.164
             assert phone.startswith("+861")
@@ -87,11 +87,13 @@ async def test_phones_are_encrypted_at_rest_and_decrypt_to_valid_numbers(
 async def test_a_ciphertext_moved_to_another_column_does_not_decrypt(
     db: asyncpg.Connection, seed_settings: Settings
 ) -> None:
-    stored = await db.fetchval("SELECT phone_enc FROM contacts ORDER BY id LIMIT 1")
+    stored, data_key = await db.fetchrow(
+        "SELECT phone_enc, data_key FROM contacts ORDER BY id LIMIT 1"
+    )
     cipher = seed_settings.field_cipher
-    assert cipher.decrypt("contact.phone", stored)
+    assert cipher.decrypt("contact.phone", stored, data_key)
     try:
-        cipher.decrypt("customer.phone", stored)
+        cipher.decrypt("customer.phone", stored, data_key)
     except ValueError:
         pass
     else:
@@ -103,7 +105,7 @@ async def test_people_carry_valid_id_numbers_and_companies_valid_credit_codes(
 ) -> None:
     cipher = seed_settings.field_cipher
     rows = await db.fetch(
-        "SELECT kind, credit_code, id_number_enc, id_number_bidx, industry FROM customers"
+        "SELECT kind, credit_code, id_number_enc, id_number_bidx, industry, data_key FROM customers"
     )
     kinds = {row["kind"] for row in rows}
     assert kinds == {"COMPANY", "PERSON"}
@@ -113,14 +115,14 @@ async def test_people_carry_valid_id_numbers_and_companies_valid_credit_codes(
             assert row["id_number_enc"] is None
         else:
             assert row["credit_code"] is None
-            number = cipher.decrypt("customer.id_number", row["id_number_enc"])
+            number = cipher.decrypt("customer.id_number", row["id_number_enc"], row["data_key"])
             assert normalise_id_number(number, today=NOW.date()) == number
             assert row["id_number_bidx"] == cipher.blind_index("customer.id_number", number)
             assert not re.search(r"\d{17}", row["id_number_enc"] or "")
 
 
 async def test_emails_are_valid_and_vocabulary_values_are_canonical(
-    db: asyncpg.Connection,
+    db: asyncpg.Connection, seed_settings: Settings
 ) -> None:
     vocabularies = default_vocabularies()
 
@@ -137,11 +139,20 @@ async def test_emails_are_valid_and_vocabulary_values_are_canonical(
     rows = await db.fetch("SELECT DISTINCT unnest(tags) AS tag FROM customers")
     canonical(VocabularyName.TAG, {row["tag"] for row in rows})
     emails = await db.fetch(
-        "(SELECT email FROM customers ORDER BY id LIMIT 500) "
-        "UNION ALL (SELECT email FROM contacts ORDER BY id LIMIT 500)"
+        "(SELECT 'customer' AS t, email, email_enc, email_bidx, data_key FROM customers"
+        " ORDER BY id LIMIT 500) UNION ALL (SELECT 'contact', email, email_enc, email_bidx,"
+        " data_key FROM contacts ORDER BY id LIMIT 500)"
     )
-    invalid = [row["email"] for row in emails if not is_valid_email(row["email"])]
+    assert all(row["email"] is None for row in emails)  # encrypted at rest, not in clear
+    cipher = seed_settings.field_cipher
+    clear = [
+        (row["t"], cipher.decrypt(f"{row['t']}.email", row["email_enc"], row["data_key"]), row)
+        for row in emails
+    ]
+    invalid = [email for _, email, _ in clear if not is_valid_email(email)]
     assert invalid == []
+    for table, email, row in clear:  # blind-indexed case-insensitively
+        assert row["email_bidx"] == cipher.blind_index(f"{table}.email", email.lower())
 
 
 async def test_dates_are_consistent_and_in_the_past(db: asyncpg.Connection) -> None:

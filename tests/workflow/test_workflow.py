@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
-from resolvers.workflow.reminders import run_reminders
+from resolvers.reminders import run_reminders
 from schema.node import to_global_id
 from tests.graphql.conftest import GraphQLClient, error_codes, forbidden_fields
 
@@ -316,3 +316,46 @@ async def test_leaderboard_counts_contract_value_signed_and_amount_collected(
     # without the money columns asked for, nothing changes for her
     plain = await gql.query("alice", "{ leaderboard { entries { wonCount } } }")
     assert "errors" not in plain
+
+
+async def test_a_passed_date_turns_a_payment_overdue_and_a_contract_expired_once(
+    gql: GraphQLClient, demo_engine: AsyncEngine
+) -> None:
+    """Recorded while still ahead, then the date passes: the pass flips each status once,
+    audited as a SYSTEM change; a pass pretending a later day expires nothing early."""
+    customer = await _customer_of(demo_engine, "alice")
+    contract = _from_gid((await _contract(gql, customer, TODAY + timedelta(days=300)))["id"])
+    ending = _from_gid((await _contract(gql, customer, TODAY + timedelta(days=5)))["id"])
+    async with demo_engine.begin() as c:  # as if both were recorded weeks ago
+        payment = (await c.execute(text(
+            "INSERT INTO payments (contract_id, customer_id, amount, due_on, status) "
+            "VALUES (:k, :c, 10.00, :due, 'PLANNED') RETURNING id"),
+            {"k": contract, "c": customer, "due": TODAY - timedelta(days=1)},
+        )).scalar_one()  # fmt: skip
+        await c.execute(text("UPDATE contracts SET ends_on = :d WHERE id = :k"),
+                        {"d": TODAY - timedelta(days=1), "k": ending})  # fmt: skip
+    ahead = await _contract(gql, customer, TODAY + timedelta(days=3))
+    ahead_pk = _from_gid(ahead["id"])
+
+    first = await run_reminders(demo_engine, datetime.now(UTC) + timedelta(days=10))
+    assert first.payments_marked_overdue >= 1 and first.contracts_expired >= 1
+    again = await run_reminders(demo_engine)
+    assert (again.payments_marked_overdue, again.contracts_expired) == (0, 0)
+
+    async with demo_engine.connect() as c:
+        statuses = dict((await c.execute(text(
+            "SELECT 'payment', status FROM payments WHERE id = :p UNION ALL "
+            "SELECT 'ending', status FROM contracts WHERE id = :e UNION ALL "
+            "SELECT 'ahead', status FROM contracts WHERE id = :a"),
+            {"p": payment, "e": ending, "a": ahead_pk})).all())  # fmt: skip
+        audited = (await c.execute(text(
+            "SELECT resource_type, changes FROM audit_events WHERE actor_kind = 'SYSTEM' "
+            "AND action = 'UPDATE' AND (:p = ANY(resource_ids) AND resource_type = 'payment' "
+            "OR :e = ANY(resource_ids) AND resource_type = 'contract')"),
+            {"p": str(payment), "e": str(ending)})).all()  # fmt: skip
+    assert statuses == {"payment": "OVERDUE", "ending": "EXPIRED", "ahead": "ACTIVE"}
+    assert sorted(r.resource_type for r in audited) == ["contract", "payment"]
+    assert all(r.changes["status"]["new"] in ("OVERDUE", "EXPIRED") for r in audited)
+    node = "query($id: ID!) { node(id: $id) { ... on Payment { status } } }"
+    body = await gql.query("dave", node, {"id": to_global_id("Payment", payment)})
+    assert body["data"]["node"]["status"] == "OVERDUE", body

@@ -25,7 +25,7 @@ branch_labels = None
 depends_on = None
 
 
-# bit per stage, as in resolvers.insights.funnel.BITS
+# bit per stage, as in insights.funnel.BITS
 STAGE_BIT = """CASE {0} WHEN 'LEAD' THEN 1 WHEN 'QUALIFIED' THEN 2 WHEN 'PROPOSAL' THEN 4
     WHEN 'NEGOTIATION' THEN 8 WHEN 'WON' THEN 16 WHEN 'LOST' THEN 32 ELSE 0 END"""
 

@@ -25,7 +25,7 @@ branch_labels = None
 depends_on = None
 
 # unresolved tickets older than this many hours fall in one age bucket (SLA hours above it are
-# answered live); as resolvers.insights.snapshots.AGE_CAP_HOURS
+# answered live); as insights.snapshots.AGE_CAP_HOURS
 AGE_CAP_HOURS = 744
 # 5 % wide buckets, bucket b > 0 holds (0.01 × 1.05^(b-1), 0.01 × 1.05^b]: as migration 0004
 BUCKET = "CASE WHEN {0} <= 0.01 THEN 0 ELSE floor(ln({0} / 0.01) / ln(1.05))::int + 1 END"
@@ -57,7 +57,7 @@ FROM (SELECT department_id, owner_id,
 GROUP BY 1, 2, 3
 WITH NO DATA"""  # noqa: S608  # fixed SQL assembled from constants
 
-# RFM as in resolvers.insights.segments: recency from the last move to WON, frequency the won
+# RFM as in insights.segments: recency from the last move to WON, frequency the won
 # deals, monetary their amounts; `unpriced` is the segment with amounts hidden (monetary 1)
 SEGMENT = """CASE WHEN f = 1 THEN 'NO_PURCHASE'
     WHEN r >= 4 AND f >= 3 AND {m} >= 4 THEN 'CHAMPIONS'
@@ -133,7 +133,7 @@ WHERE c.archived_at IS NULL
 GROUP BY 1, 2, 3, 4, 5
 WITH NO DATA"""
 
-# won amounts per window of CHURN_WINDOW_DAYS (resolvers.insights.snapshots), as of the refresh
+# won amounts per window of CHURN_WINDOW_DAYS (insights.snapshots), as of the refresh
 CHURN_WINDOW_DAYS = 90
 ATTENTION_FACTS = f"""
 CREATE MATERIALIZED VIEW insight_attention_facts AS
