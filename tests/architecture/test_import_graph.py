@@ -7,7 +7,9 @@ prints import-linter's report: the chain of imports that breaks a contract.
 
 from __future__ import annotations
 
+import logging
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,21 @@ from importlinter.cli import lint_imports
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = ROOT / "pyproject.toml"
+
+
+@pytest.fixture(autouse=True)
+def _loggers_left_as_found() -> Iterator[None]:
+    """`lint_imports` configures logging with `dictConfig`, which disables every logger that
+    exists already: a later test that expects a warning (audit partitions) would see none."""
+    loggers = [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    disabled = {logger: logger.disabled for logger in loggers}
+    yield
+    for logger, was_disabled in disabled.items():
+        logger.disabled = was_disabled
 
 
 def _config() -> dict:
