@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -173,3 +174,36 @@ async def test_timestamps_are_written_as_python_writes_them(
     async with engine.connect() as connection:
         written = await connection.scalar(sa.select(iso_timestamp(column)), {"value": value})
     assert written == (None if value is None else value.astimezone(dt.UTC).isoformat())
+
+
+async def test_encrypted_values_are_replaced_in_what_postgresql_writes(
+    demo_engine: AsyncEngine, demo_settings: Any
+) -> None:
+    """The splice that decrypts the SQL-built answer finds every `$enc` object PostgreSQL
+    writes, whatever the value holds: ciphertext, or a clear value with quotes, backslashes,
+    control characters and non-ASCII text, and leaves look-alike text inside strings alone."""
+    from sqljson.executor import _decrypted
+
+    cipher = demo_settings.field_cipher
+    data_key = cipher.new_data_key()
+    plain = [
+        "13800138000",
+        'He said "hi" \\ then left',
+        "北京市朝阳区 1 号\tA 座\n",
+        '{"$enc" : "customer.phone", "v" : "x"}',
+        "",
+    ]
+    stored = [cipher.encrypt("customer.address", text, data_key) for text in plain[:3]]
+    values = [*(f"{s}|{data_key}" for s in stored), *(f"={text}" for text in plain)]
+    async with demo_engine.connect() as connection:
+        written = await connection.scalar(
+            sa.text(
+                "SELECT json_build_object('items', json_agg(json_build_object("
+                "'$enc', 'customer.address', 'v', v) ORDER BY n), "
+                "'note', CAST(:note AS text))::text "
+                "FROM unnest(CAST(:values AS text[])) WITH ORDINALITY AS t(v, n)"
+            ),
+            {"values": values, "note": plain[3]},
+        )
+    answer = orjson.loads(_decrypted(written.encode(), cipher))
+    assert answer == {"items": plain[:3] + plain, "note": plain[3]}
