@@ -7,6 +7,7 @@ database), which moves by about a tenth: good enough to compare two commits one 
 
     python -m bench.inprocess --customers 10000 --requests 3000 --concurrency 8 --rounds 3
     python -m bench.inprocess --audit-cost --rounds 4   # read audit on vs off, same process
+    python -m bench.inprocess --shape scalars           # every scalar: decryption, masks
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import orjson
 import uvloop
 
 from bench.database import prepare_database
-from bench.query import dossier_query, request_body
+from bench.query import shape_body
 from bench.run import BENCH_ENV, PASSWORD, USER
 
 
@@ -76,6 +77,7 @@ async def measure(
     *,
     audit_cost: bool = False,
     warmup: int | None = None,
+    shape: str = "bench",
 ) -> list[float] | dict[str, list[float]]:
     """CPU milliseconds per request of each round, after one warm-up round (of `warmup`
     requests; a tenth of `requests` by default).
@@ -96,7 +98,7 @@ async def measure(
         assert status == 200, answer
         token = orjson.loads(answer)["access_token"]
         headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
-        body = request_body(dossier_query())
+        body = shape_body(shape, "dossier")
 
         async def worker(count: int) -> None:
             for _ in range(count):
@@ -134,12 +136,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--audit-cost", action="store_true", help="read audit on vs off, alternating rounds"
     )
+    parser.add_argument(
+        "--shape", choices=("bench", "scalars"), default="bench", help="as bench.run's --shape"
+    )
     args = parser.parse_args(argv)
     database = asyncio.run(prepare_database(args.customers, keep=True, log=print))
     os.environ.update(database.server_env(tempfile.mkdtemp(prefix="dossier-inprocess-")))
     os.environ.update(BENCH_ENV)
     if args.audit_cost:
-        both = uvloop.run(measure(args.requests, args.concurrency, args.rounds, audit_cost=True))
+        both = uvloop.run(
+            measure(args.requests, args.concurrency, args.rounds, audit_cost=True, shape=args.shape)
+        )
         assert isinstance(both, dict)
         for name, series in both.items():
             shown = ", ".join(f"{ms:.3f}" for ms in series)
@@ -150,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{1 - off / on:.1%} of throughput at equal CPU (target <= 10 %)"
         )
         return
-    figures = uvloop.run(measure(args.requests, args.concurrency, args.rounds))
+    figures = uvloop.run(measure(args.requests, args.concurrency, args.rounds, shape=args.shape))
     assert isinstance(figures, list)
     shown = ", ".join(f"{ms:.3f}" for ms in figures)
     print(
