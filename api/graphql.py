@@ -31,7 +31,13 @@ from strawberry.types import ExecutionResult
 
 from api.auth.backend import authenticate, authenticate_read, known_users
 from api.auth.errors import AuthenticationError, unauthorized_response
-from api.auth.known_users import StalePrincipal, UserFacts, confirm_users
+from api.auth.known_users import (
+    KnownUsers,
+    StalePrincipal,
+    UserFacts,
+    claims_guard,
+    confirm_users,
+)
 from api.exports import UploadRefusedError, bulk_runtime, close_uploads, upload_payload
 from api.hardening.cost_budget import answer_again_within_budget
 from api.hardening.failures import RETRY_AFTER_SECONDS, is_database_unavailable
@@ -466,16 +472,40 @@ async def _append(connection: Any, records: Any) -> int:
     return statements
 
 
+class _UserConfirmation:
+    """The read-audit batch's confirmation of the user rows reads were authenticated with
+    (`authenticate_read`): inside the events' append, explained by `confirm_users`."""
+
+    def __init__(self, known: KnownUsers) -> None:
+        self._known = known
+
+    async def append_confirmed(
+        self, connection: Any, records: Any, owners: Any, preconditions: Any
+    ) -> tuple[int, frozenset[int]]:
+        if not records:  # nothing to append (reads that disclosed nothing): just the check
+            statements, verdicts = await _counted(
+                confirm_users(connection, preconditions, self._known)
+            )
+            return statements, frozenset(
+                number for number, verdict in enumerate(verdicts, start=1) if verdict is None
+            )
+        guard = claims_guard(preconditions, owners)
+        return await _counted(append_events(connection, records, guard=guard))
+
+    async def explain(
+        self, connection: Any, preconditions: Any
+    ) -> tuple[int, list[Exception | None]]:
+        statements, verdicts = await _counted(confirm_users(connection, preconditions, self._known))
+        # holding again now, after failing at the append: it changed meanwhile, so run again
+        return statements, [verdict or StalePrincipal() for verdict in verdicts]
+
+
 def read_audit(state: AppState) -> ReadAuditBatcher:
     """This process's group committer of read events, made on first use. It also confirms the
     user rows that reads were authenticated with (`authenticate_read`)."""
     batcher: ReadAuditBatcher | None = state.extras.get("read_audit")
     if batcher is None:
-        known = known_users(state)
-
-        async def confirm(connection: Any, claims: Any) -> tuple[int, list[Exception | None]]:
-            return await _counted(confirm_users(connection, claims, known))
-
-        batcher = ReadAuditBatcher(state.engine, _append, confirm)
+        confirmation = _UserConfirmation(known_users(state))
+        batcher = ReadAuditBatcher(state.engine, _append, confirmation)
         state.extras["read_audit"] = batcher
     return batcher

@@ -19,11 +19,12 @@ A failed batch is retried request by request, so a record that cannot be written
 request only. Writes do not come here: their events belong to their own transaction.
 
 A request may also hand over a precondition that must still hold when its events commit (the
-endpoint's: that the caller's user row is unchanged, `api.auth.known_users`). The batch checks
-all of them first, with one `check` call right before the append; a request whose condition
-fails gets that failure, and its events are not written: it is not answered, so nothing was
-shown. (Under READ COMMITTED, checking inside the append's transaction would see no more: each
-statement reads what was committed when it began.)
+endpoint's: that the caller's user row is unchanged, `api.auth.known_users`). The batch's
+`Confirmation` checks all of them inside the append statement itself (`audit.chain.Guard`),
+which writes only the events of requests whose condition holds: a batch with preconditions
+costs the same round trips as one without. A request whose condition failed gets the reason,
+asked of the confirmation afterwards (a statement more, only then), and its events are not
+written: it is not answered, so nothing was shown.
 """
 
 from __future__ import annotations
@@ -32,18 +33,40 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from audit.events import AuditRecord
 
-# both return the statements they ran (None: not counted), which every request of the batch
-# counts as its own
+# returns the statements it ran (None: not counted), which every request of the batch counts
+# as its own
 Appender = Callable[[AsyncConnection, Sequence[AuditRecord]], Awaitable[int | None]]
-# per precondition, None when it holds or the exception its request fails with
-Checker = Callable[[AsyncConnection, Sequence[Any]], Awaitable[tuple[int, list[Exception | None]]]]
 MAX_BATCH_REQUESTS = 128  # bounds one transaction's size and the lock's hold time
+
+
+class Confirmation(Protocol):
+    """How a batch confirms its requests' preconditions: in its append, explained after."""
+
+    async def append_confirmed(
+        self,
+        connection: AsyncConnection,
+        records: Sequence[AuditRecord],
+        owners: Sequence[int | None],
+        preconditions: Sequence[Any],
+    ) -> tuple[int, frozenset[int]]:
+        """Append the records whose precondition holds (`owners[i]`: the 1-based number of
+        record i's in `preconditions`, None for none) in one transaction; return the
+        statements run and the numbers of the preconditions that held."""
+        ...
+
+    async def explain(
+        self, connection: AsyncConnection, preconditions: Sequence[Any]
+    ) -> tuple[int, list[Exception | None]]:
+        """Why each of `preconditions`, which did not hold at the append, failed: the
+        exception its request fails with (None: it holds again, so it failed for a reason
+        that passed; the batch then fails the request closed)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +76,13 @@ class _Waiter:
     future: asyncio.Future[int]
 
 
-async def _no_check(
-    connection: AsyncConnection, preconditions: Sequence[Any]
-) -> tuple[int, list[Any]]:
-    raise RuntimeError("a precondition was given, but the batcher has no checker")
-
-
 class ReadAuditBatcher:
-    def __init__(self, engine: AsyncEngine, append: Appender, check: Checker = _no_check) -> None:
+    def __init__(
+        self, engine: AsyncEngine, append: Appender, confirmation: Confirmation | None = None
+    ) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._append = append
-        self._check = check
+        self._confirmation = confirmation
         self._waiting: list[_Waiter] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -104,31 +123,50 @@ class ReadAuditBatcher:
                         _settle(waiter.future, error=own_error)
 
     async def _write(self, batch: Sequence[_Waiter]) -> None:
-        """Check and append `batch`, then settle its waiters; raise to retry them."""
+        """Append `batch` (confirming its preconditions), then settle its waiters; raise to
+        retry them."""
         checked = [waiter for waiter in batch if waiter.precondition is not None]
+        refused: dict[int, Exception] = {}
         async with self._engine.connect() as connection:
-            failures: list[Exception | None] = [None] * len(checked)
-            statements = 0
-            if checked:
-                statements, failures = await self._check(
-                    connection, [waiter.precondition for waiter in checked]
-                )
-            refused = {
-                id(waiter): failure
-                for waiter, failure in zip(checked, failures, strict=True)
-                if failure is not None
-            }
-            records = [
-                record for waiter in batch if id(waiter) not in refused for record in waiter.records
-            ]
-            if records:
-                statements += await self._append(connection, records) or 0
+            if not checked:
+                records = [record for waiter in batch for record in waiter.records]
+                statements = await self._append(connection, records) or 0
+            else:
+                statements, refused = await self._confirmed(connection, batch, checked)
         for waiter in batch:
             failure = refused.get(id(waiter))
             if failure is None:
                 _settle(waiter.future, statements)
             else:
                 _settle(waiter.future, error=failure)
+
+    async def _confirmed(
+        self, connection: AsyncConnection, batch: Sequence[_Waiter], checked: list[_Waiter]
+    ) -> tuple[int, dict[int, Exception]]:
+        """Append `batch` under its preconditions; the statements run, and per refused waiter
+        (by id) the exception it fails with."""
+        if self._confirmation is None:
+            raise RuntimeError("a precondition was given, but the batcher has no confirmation")
+        number = {id(waiter): place for place, waiter in enumerate(checked, start=1)}
+        records: list[AuditRecord] = []
+        owners: list[int | None] = []
+        for waiter in batch:
+            records.extend(waiter.records)
+            owners.extend([number.get(id(waiter))] * len(waiter.records))
+        statements, held = await self._confirmation.append_confirmed(
+            connection, records, owners, [waiter.precondition for waiter in checked]
+        )
+        failed = [waiter for waiter in checked if number[id(waiter)] not in held]
+        if not failed:
+            return statements, {}
+        explained, reasons = await self._confirmation.explain(
+            connection, [waiter.precondition for waiter in failed]
+        )
+        refused = {
+            id(waiter): reason or RuntimeError("the request's precondition failed at its append")
+            for waiter, reason in zip(failed, reasons, strict=True)
+        }
+        return statements + explained, refused
 
 
 def _settle(

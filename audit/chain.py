@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import countOf
 from typing import Any
 
@@ -79,7 +80,13 @@ _CHAINED_VALUES = {
 _CHAINED = tuple(_CHAINED_VALUES)
 _PLAIN_COLUMNS = tuple(column for column in EVENT_COLUMNS if column not in _CHAINED)
 _UNNESTED = (*_PLAIN_COLUMNS, "before", "between", "after")
-_ELEMENT_TYPES = {"token_id": "uuid", "before": "bytea", "between": "bytea", "after": "bytea"}
+_ELEMENT_TYPES = {
+    "token_id": "uuid",
+    "before": "bytea",
+    "between": "bytea",
+    "after": "bytea",
+    "owner": "bigint",  # a guarded append's (`Guard.owners`)
+}
 _CASTS = {"resource_ids": "text[]", "fields": "text[]", "changes": "jsonb"}
 _ARRAYS = ("resource_ids", "fields")
 
@@ -91,7 +98,25 @@ def _value(column: str) -> str:
     return f"e.{column}::{_CASTS[column]}" if column in _CASTS else f"e.{column}"
 
 
-def _append_statement(*, release_early: bool = False) -> str:
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """Conditions that must still hold when the events are appended, checked by the append.
+
+    Why in the append: the read-audit batch confirmed its requests' user rows with a statement
+    of its own before appending, a round trip per batch (~0.3 ms of every read at concurrency
+    1, measured). `sql` is a SELECT of one column, the 1-based numbers of the `claims` that
+    hold; it reads the claims from `{claims}`, a jsonb array of them, and runs in the append's
+    own statement (so on its snapshot, taken when the head is asked for: never earlier than a
+    check sent before it). `owners[i]` is the claim record `i` depends on (None: none), and a
+    record whose claim does not hold is not written.
+    """
+
+    sql: str
+    claims: Sequence[Any]
+    owners: Sequence[int | None]
+
+
+def _append_statement(*, release_early: bool = False, guard: str | None = None) -> str:
     """Lock the head, stamp, hash, insert and move the head: a batch in one statement.
 
     `$1` is the time asked for (NULL: the database's clock), then one array per column in
@@ -105,24 +130,43 @@ def _append_statement(*, release_early: bool = False) -> str:
     `release_early`: the statement also turns `synchronous_commit` off for its own transaction
     (`set_config(..., true)`, evaluated in the materialised CTE before that transaction
     commits); only for a statement sent in autocommit, see `_append_released`.
+
+    `guard`: a `Guard.sql`; the events come with one more array, each one's owner, and the
+    claims after it as jsonb. Events whose owner is not among the claims that hold are dropped
+    before they are numbered, and the statement returns those that hold after the stamp.
     """
     released = (
         ", set_config('synchronous_commit', 'off', true) AS released" if release_early else ""
     )
+    unnested = (*_UNNESTED, "owner") if guard else _UNNESTED
     arrays = ", ".join(
         f"${number}::{_ELEMENT_TYPES.get(column, 'text')}[]"
-        for number, column in enumerate(_UNNESTED, start=2)
+        for number, column in enumerate(unnested, start=2)
     )
     values = ", ".join(_value(column) for column in EVENT_COLUMNS)
-    return f"""WITH RECURSIVE stamped AS MATERIALIZED (
+    held_cte, returned = "", ""
+    # the events to chain, numbered from 1 in the order given
+    events = f"""e AS MATERIALIZED (
+    SELECT * FROM unnest({arrays}) WITH ORDINALITY AS e({", ".join(unnested)}, n)
+)"""  # noqa: S608  # column names are constants, values are bound
+    if guard is not None:
+        claims = f"${len(unnested) + 2}::jsonb"
+        held_cte = f"held (n) AS MATERIALIZED ({guard.format(claims=claims)}), "
+        # numbered after those whose claim fails are dropped: the chain gets no gap
+        events = f"""given AS MATERIALIZED (
+    SELECT * FROM unnest({arrays}) WITH ORDINALITY AS g({", ".join(unnested)}, place)
+), e AS MATERIALIZED (
+    SELECT given.*, row_number() OVER (ORDER BY given.place) AS n FROM given
+    WHERE given.owner IS NULL OR given.owner IN (SELECT held.n FROM held)
+)"""  # noqa: S608  # column names are constants, values are bound
+        returned = ", ARRAY(SELECT held.n FROM held) AS held"
+    return f"""WITH RECURSIVE {held_cte}stamped AS MATERIALIZED (
     SELECT seq, hash, stamp{released},
         convert_to('"' || to_char(stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
             || '"', 'UTF8') AS at_json
     FROM (SELECT seq, hash, greatest(coalesce($1::timestamptz, clock_timestamp()), at) AS stamp
           FROM audit_chain_head WHERE id = 1 FOR UPDATE) head
-), e AS MATERIALIZED (
-    SELECT * FROM unnest({arrays}) WITH ORDINALITY AS e({", ".join(_UNNESTED)}, n)
-), c (n, prev_hash, hash) AS (
+), {events}, c (n, prev_hash, hash) AS (
     SELECT 0::bigint, hash::text, hash::text FROM stamped
     UNION ALL
     SELECT e.n, c.hash, encode(sha256(e.before || s.at_json || e.between
@@ -136,11 +180,12 @@ UPDATE audit_chain_head h
 SET seq = s.seq + (SELECT count(*) FROM e), at = s.stamp,
     hash = (SELECT c.hash FROM c ORDER BY c.n DESC LIMIT 1)
 FROM stamped s WHERE h.id = 1
-RETURNING s.stamp"""  # noqa: S608  # column names are constants, values are bound
+RETURNING s.stamp{returned}"""  # noqa: S608  # column names are constants, values are bound
 
 
 _APPEND = _append_statement()
 _APPEND_RELEASED = _append_statement(release_early=True)
+_GUARDED: dict[str, str] = {}  # Guard.sql -> its released append (a handful: one per caller)
 # A transaction whose commit is flushed (synchronous commit), and WAL is flushed in order, so
 # every commit before it is durable when it returns. It must write a WAL record of its own:
 # PostgreSQL commits a transaction that wrote none asynchronously whatever the setting (an xid
@@ -251,8 +296,11 @@ def _bound(rows: list[dict[str, Any]], templates: list[CanonicalTemplate]) -> li
 
 
 async def append_events(
-    executor: AsyncSession | AsyncConnection, records: Sequence[AuditRecord]
-) -> None:
+    executor: AsyncSession | AsyncConnection,
+    records: Sequence[AuditRecord],
+    *,
+    guard: Guard | None = None,
+) -> frozenset[int]:
     """Write `records` as the next links of the chain, in the caller's open transaction.
 
     Never commits: the events commit or roll back with the caller's change. Call it last before
@@ -264,8 +312,14 @@ async def append_events(
     On a connection outside any transaction (AUTOCOMMIT, as the read-audit batcher's) the one
     statement is its own transaction, committed with the head released early (see the module
     docstring): the events are committed and flushed to disk when this returns.
+
+    `guard` (autocommit only): write just the records whose claim holds (`Guard`); returns
+    the numbers of the claims that held (without a guard: none). Records are validated before
+    anything is sent, so one that cannot be written fails the whole call, as without.
     """
-    await _append(executor, records, at=None)
+    if guard is not None and len(guard.owners) != len(records):
+        raise AuditWriteError("a guarded append names one owner (or None) per record")
+    return frozenset(await _append(executor, records, at=None, guard=guard) or ())
 
 
 async def append_events_at(
@@ -306,11 +360,13 @@ async def _append(
     *,
     at: dt.datetime | None,
     release_early: bool = True,
-) -> None:
+    guard: Guard | None = None,
+) -> list[int] | None:
     """`release_early=False` keeps the head locked through the fsync of an autocommit append
-    too: the strategy before early release, kept for bench/audit_bench.py's comparison."""
-    if not records:
-        return
+    too: the strategy before early release, kept for bench/audit_bench.py's comparison.
+    Returns the claims that held, with a `guard` (which needs an autocommit connection)."""
+    if not records and guard is None:
+        return None
     # everything but seq, at and the hashes is encoded before the head is locked: from the
     # lock to the commit every other appender waits
     try:
@@ -327,11 +383,25 @@ async def _append(
             driver = await _driver(executor)
         await ensure_partition_for(executor, at or dt.datetime.now(dt.UTC))
         released = release_early and not driver.is_in_transaction()
+        held: list[int] | None = None
         count_statement()
-        stamp = await driver.fetchval(_APPEND_RELEASED if released else _APPEND, at, *arrays)
+        if guard is not None:
+            if not released:
+                raise AuditWriteError("a guarded append is its own transaction (autocommit)")
+            statement = _GUARDED.get(guard.sql)
+            if statement is None:
+                statement = _GUARDED[guard.sql] = _append_statement(
+                    release_early=True, guard=guard.sql
+                )
+            claims = orjson.dumps(list(guard.claims)).decode()
+            row = await driver.fetchrow(statement, at, *arrays, list(guard.owners), claims)
+            stamp, held = row["stamp"], list(row["held"])
+        else:
+            stamp = await driver.fetchval(_APPEND_RELEASED if released else _APPEND, at, *arrays)
         if released:
             count_statement()
             await driver.execute(_FLUSH)  # simple protocol: one message, nothing to bind
         await ensure_partition_for(executor, stamp)  # for the next append, should it differ
     except (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         raise AuditWriteError(f"audit events could not be written: {error}") from error
+    return held

@@ -66,10 +66,6 @@ async def call(app: Any, path: str, body: bytes, headers: dict[str, str]) -> tup
     return status, b"".join(chunks)
 
 
-async def _no_audit(executor: Any, records: Any) -> None:
-    return None
-
-
 async def measure(
     requests: int,
     concurrency: int,
@@ -88,6 +84,7 @@ async def measure(
     """
     import api.graphql
     from api.app import create_app  # after the environment is set: settings read it
+    from bench.variants import no_audit
 
     app = create_app()
     async with app.router.lifespan_context(app):
@@ -116,7 +113,7 @@ async def measure(
         if not audit_cost:
             return [await one_round(requests) for _ in range(rounds)]
         appending = api.graphql.append_events
-        variants = {"on": appending, "off": _no_audit}
+        variants = {"on": appending, "off": no_audit}
         figures: dict[str, list[float]] = {"on": [], "off": []}
         for number in range(rounds):
             for name in ("on", "off") if number % 2 == 0 else ("off", "on"):

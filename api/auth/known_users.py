@@ -5,10 +5,10 @@ statements, its own pooled connection and round trip (~0.24 ms of server CPU per
 concurrency 8, and 10 % of its throughput, measured with `bench/run.py`'s fixed-principal
 variant). A read shows nothing until it is answered, and every answered read waits for its audit
 events to commit anyway. So a read may run with the row this process last read for that user,
-and the row is confirmed in the transaction that commits the read's events (`audit.batch`): one
-statement for the whole batch, after the read rather than before it. A read is never answered
-to a token revoked, or a user deactivated or moved, before its events committed — a later check
-than the up-front one, so a stricter promise, not a weaker one.
+and the row is confirmed by the statement that commits the read's events (`audit.batch`,
+through `audit.chain.Guard`): no statement of its own, after the read rather than before it. A
+read is never answered to a token revoked, or a user deactivated or moved, before its events
+committed — a later check than the up-front one, so a stricter promise, not a weaker one.
 
 A write must not run at all for such a token, so writes (and uploads) are authenticated up
 front as before (`api.auth.backend.authenticate`).
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger
 
 from api.auth.errors import AuthenticationError, AuthFailure
+from audit.chain import Guard
 from db.models import User
 
 MAX_KNOWN_USERS = 10_000  # bounds memory; an evicted user costs one up-front query
@@ -75,6 +76,30 @@ class KnownUsers:
 _ROWS_BY_ID = select(
     User.id, User.username, User.department_id, User.is_active, User.token_version
 ).where(User.id == bindparam("ids", type_=ARRAY(BigInteger)).any_())
+
+
+# The numbers of the claims whose user still holds, inside the read-audit append: the test
+# `_verdict` makes in Python (row found, active, same token version, same name and
+# department), in SQL. When it refuses a claim, `confirm_users` says why.
+_HOLDING_CLAIMS = """SELECT k.n FROM jsonb_to_recordset({claims}) AS k(
+        n bigint, user_id bigint, token_version integer, username text, department_id bigint)
+    JOIN users u ON u.id = k.user_id AND u.is_active AND u.token_version = k.token_version
+        AND u.username = k.username AND u.department_id IS NOT DISTINCT FROM k.department_id"""
+
+
+def claims_guard(claims: Sequence[UserFacts], owners: Sequence[int | None]) -> Guard:
+    """The guard that confirms `claims` in the append of the events `owners` assigns them."""
+    rows = [
+        {
+            "n": number,
+            "user_id": facts.user_id,
+            "token_version": facts.token_version,
+            "username": facts.username,
+            "department_id": facts.department_id,
+        }
+        for number, facts in enumerate(claims, start=1)
+    ]
+    return Guard(_HOLDING_CLAIMS, rows, owners)
 
 
 async def confirm_users(

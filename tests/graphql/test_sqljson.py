@@ -91,9 +91,9 @@ def audited(monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
     written: list[list[Any]] = []
     append = api.graphql.append_events
 
-    async def capture(session: Any, records: list[Any]) -> Any:
+    async def capture(session: Any, records: list[Any], **options: Any) -> Any:
         written.append(records)
-        return await append(session, records)
+        return await append(session, records, **options)
 
     monkeypatch.setattr(api.graphql, "append_events", capture)
     return written
